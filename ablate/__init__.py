@@ -1,0 +1,27 @@
+"""ablate: ablation sweeps and architecture search over residual-unit designs.
+
+The public API is imported lazily, so `import ablate` does not import torch, ray or plotly.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# Public name -> module that defines it.
+_EXPORTS = {
+    "AblateError": "ablate.errors",
+    "ConfigError": "ablate.errors",
+    "SpecError": "ablate.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ablate' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
