@@ -15,6 +15,11 @@ _EXPORTS = {
     "AblateError": "ablate.errors",
     "ConfigError": "ablate.errors",
     "SpecError": "ablate.errors",
+    # ablate.results and ablate.dashboard
+    "Results": "ablate.results",
+    "ResultsWriter": "ablate.results",
+    "load_results": "ablate.results",
+    "write_dashboard": "ablate.dashboard",
 }
 
 __all__ = ["__version__", *_EXPORTS]
