@@ -99,7 +99,7 @@ def leaderboard_html(board: pd.DataFrame, baseline: str | None) -> str:
     has_paper = "paper_value" in board.columns
     headers = ["#", "unit", "preset", "parameters", "weights", "multiply-adds", "n", "median",
                "mean ± std", "95% CI of mean", "min–max", "pruned / diverged / error",
-               f"Δ mean vs baseline [95% CI]"]
+               "Δ mean vs baseline [95% CI]"]
     if has_paper:
         headers.insert(8, "paper")
     params = [c for c in board.columns if c.startswith("param.") and c not in _SHOWN_PARAMS]
