@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ablate.errors import AblateError, ConfigError
-from ablate.grammar import list_presets, parse_unit
+from ablate.grammar import enumerate_units, list_presets, parse_unit
 from ablate.models import (
     ModelConfig,
     build_model,
@@ -318,3 +318,15 @@ def test_build_model_rejects_bad_options():
         build_model("original", 20, downsample="pool")
     with pytest.raises(AblateError, match="did you mean 'full_preactivation'"):
         build_model("full_preact", 20)
+
+
+def test_enumerated_orderings_train():
+    # Every 5th of the 210 orderings of 2 bn and 2 relu, including relu-relu runs and ops after
+    # the join, which exercise the in-place relu rules.
+    torch.manual_seed(0)
+    units = enumerate_units(2, 2)[::5] + [parse_unit("relu-relu-conv-relu-relu + id -> relu-relu")]
+    for spec in units:
+        model = build_model(spec, 8, in_channels=1, widths=(4, 8, 8))
+        out = model(torch.randn(2, 1, 8, 8))
+        out.sum().backward()
+        assert all(p.grad is not None for p in model.parameters()), str(spec)

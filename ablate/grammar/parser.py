@@ -69,24 +69,24 @@ class _Parser:
             raise self.fail(f"expected {token!r}, found {self.describe_here()}", accepted)
         self.pos += len(token)
 
-    def number(self, what: str) -> float:
+    def number(self, subject: str) -> float:
         self.skip_space()
         match = _NUMBER.match(self.text, self.pos)
         if match is None:
-            raise self.fail(f"invalid number for {what}: found {self.describe_here()}", ("a number such as 0.5",))
+            raise self.fail(f"invalid number for {subject}: found {self.describe_here()}", ("a number such as 0.5",))
         value = float(match.group(0))
         if not math.isfinite(value):
-            raise self.fail(f"number {match.group(0)!r} for {what} is not finite", ("a finite number",))
+            raise self.fail(f"number {match.group(0)!r} for {subject} is not finite", ("a finite number",))
         self.pos = match.end()
         return value + 0.0  # turns -0.0 into 0.0, so equal specs print equally
 
-    def probability(self, what: str) -> float:
+    def probability(self, subject: str) -> float:
         self.skip_space()
         column = self.pos
-        value = self.number(what)
+        value = self.number(subject)
         if not 0 <= value < 1:
             raise self.fail(
-                f"{what} probability must be in [0, 1), but got {value:g}", ("a number in [0, 1)",), column
+                f"{subject} probability must be in [0, 1), but got {value:g}", ("a number in [0, 1)",), column
             )
         return value
 

@@ -31,7 +31,7 @@ class ModelConfig(BaseModel):
         gate_bn: Whether gate convs are followed by BN.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid")
 
     unit: str
     block: Literal["basic", "bottleneck"] = "basic"

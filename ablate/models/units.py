@@ -124,16 +124,33 @@ class Gate(nn.Module):
         return torch.sigmoid(z)
 
 
-def make_op(op: Op, channels: int) -> nn.Module:
-    """Build a non-conv op for a tensor with `channels` channels."""
+def make_op(op: Op, channels: int, inplace: bool = False) -> nn.Module:
+    """Build a non-conv op for a tensor with `channels` channels.
+
+    `inplace` lets a relu overwrite its input; pass it only when no other path reads that input.
+    """
     if op.kind == "bn":
         return nn.BatchNorm2d(channels)
     if op.kind == "relu":
-        # Not in place: hooks and the raw-input shortcut may still hold the input tensor.
-        return nn.ReLU()
+        return nn.ReLU(inplace=inplace)
     if op.kind == "dropout":
         return nn.Dropout(op.p)
     raise ValueError(f"make_op builds bn, relu and dropout ops, but got {op.kind!r}")
+
+
+def _build_ops(ops: tuple[Op, ...], channels: int, fresh_input: bool) -> list[nn.Module]:
+    """Build a run of non-conv ops.
+
+    A relu works in place when its input is read by nothing else and not saved for backward: a
+    bn's output, or the run's input when `fresh_input`. A relu's own output is saved by autograd,
+    so a second relu in a row is not in place.
+    """
+    modules = []
+    fresh = fresh_input
+    for op in ops:
+        modules.append(make_op(op, channels, inplace=fresh and op.kind == "relu"))
+        fresh = op.kind == "bn"
+    return modules
 
 
 def _stride_index(spec: UnitSpec, stride_at: str) -> int:
@@ -182,16 +199,23 @@ class ResidualUnit(nn.Module):
         self.stride = stride
 
         # Residual branch: prefix ops, then convs with their ops.
-        self.prefix = nn.Sequential(*(make_op(op, in_channels) for op in spec.prefix)) if spec.prefix else None
+        # The prefix must not overwrite x, which the identity shortcut still reads.
+        self.prefix = nn.Sequential(*_build_ops(spec.prefix, in_channels, False)) if spec.prefix else None
         layers: list[nn.Module] = []
         channels = in_channels
         stride_conv = _stride_index(spec, options.stride_at)
         n_convs = spec.num_convs
         conv_index = 0
-        for op in spec.body:
-            if not op.is_conv:
-                layers.append(make_op(op, channels))
+        run: list[Op] = []
+        for op in (*spec.body, None):
+            if op is not None and not op.is_conv:
+                run.append(op)
                 continue
+            # Ops after a conv read only the conv's output, so their relus may work in place.
+            layers += _build_ops(tuple(run), channels, fresh_input=True)
+            run = []
+            if op is None:
+                break
             width = out_channels if conv_index == n_convs - 1 else inner_channels
             conv_stride = stride if conv_index == stride_conv else 1
             k = op.kernel_size
@@ -211,7 +235,8 @@ class ResidualUnit(nn.Module):
         self.gate = None
         if spec.join != "add":
             self.gate = Gate(in_channels, out_channels, stride, spec.gate_bias, options.gate_init, options.gate_bn)
-        self.post = nn.Sequential(*(make_op(op, out_channels) for op in spec.post)) if spec.post else None
+        # The join returns a new tensor, so the ops after it may work in place.
+        self.post = nn.Sequential(*_build_ops(spec.post, out_channels, True)) if spec.post else None
 
     def _build_shortcut(self, spec: UnitSpec, options: UnitOptions) -> tuple[nn.Module, bool]:
         """Return the shortcut module and whether it is a 1x1 conv."""
