@@ -330,3 +330,16 @@ def test_enumerated_orderings_train():
         out = model(torch.randn(2, 1, 8, 8))
         out.sum().backward()
         assert all(p.grad is not None for p in model.parameters()), str(spec)
+
+
+def test_model_config_error_is_located():
+    from ablate.yamlio import validate_section
+
+    with pytest.raises(ConfigError) as info:
+        validate_section(ModelConfig, {"unit": "original", "depth": 100}, prefix="model")
+    assert info.value.key == "model.depth"
+    assert "nearest valid depths: 98 or 104" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        validate_section(ModelConfig, {"unit": "conv-bn", "depth": 20}, prefix="model")
+    assert info.value.key == "model.unit"
+    assert "missing join" in str(info.value)

@@ -21,7 +21,7 @@ def count_weighted_layers(model: nn.Module) -> int:
     """Count the weighted layers that make up a network's depth.
 
     For a `ResNet` these are the stem conv, the convs of every residual branch and the
-    classifier; shortcut projections and gate convs are excluded, as in He et al.'s depth
+    classifier. Shortcut projections and gate convs are excluded, as in He et al.'s depth
     counts. For any other module, every conv and linear layer counts.
     """
     if not isinstance(model, ResNet):

@@ -4,10 +4,10 @@ Stem: one 3x3 conv at the first stage's width. Stages: n units each, widths 16/3
 (times 4 at the output of bottleneck units), stride 2 at the first unit of every stage but the
 first. Head: global average pooling and a linear classifier.
 
-Pre-activation rules, for units whose branch starts with ops before its first conv (the prefix):
-the stem is a bare conv, the first unit applies its prefix once and feeds it to both paths, and
-after the last unit the prefix ops are applied once more before pooling (the head activation).
-Otherwise the stem is conv-bn-relu and nothing precedes the pooling.
+Pre-activation rules apply to units whose branch starts with ops before its first conv (the
+prefix). Then the stem is a bare conv, and the first unit applies its prefix once and feeds it to
+both paths. After the last unit the prefix ops are applied once more before pooling (the head
+activation). Otherwise the stem is conv-bn-relu and nothing precedes the pooling.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class DepthFormula:
         return f"{self.step}n+2"
 
     def is_valid(self, depth: int) -> bool:
-        """Whether `depth` is 2 + step * n for some n >= 1."""
+        """Check that `depth` is 2 + step * n for some n >= 1."""
         return depth >= 2 + self.step and (depth - 2) % self.step == 0
 
     def nearest_valid(self, depth: int) -> list[int]:

@@ -30,9 +30,9 @@ class UnitOptions:
     """Network-wide settings of every unit, for the choices the unit spec leaves open.
 
     Attributes:
-        downsample: Shortcut where channels or resolution change and the spec's shortcut is `id`
-            or `dropout`: "zero_pad" (subsample, append zero channels; no parameters) or
-            "projection" (strided 1x1 conv).
+        downsample: Shortcut where channels or resolution change, for units whose spec shortcut
+            is `id` or `dropout`. "zero_pad" subsamples and appends zero channels, with no
+            parameters. "projection" is a strided 1x1 conv.
         stride_at: Which branch conv carries the stride: the first conv, or the first 3x3 conv.
             He et al.'s released code strides the first conv.
         dropout_rescale: Whether a dropout shortcut divides kept values by 1 - p during training
@@ -165,11 +165,12 @@ def _stride_index(spec: UnitSpec, stride_at: str) -> int:
 class ResidualUnit(nn.Module):
     """y = post(join(scale_F * F(a), scale_h * h(s))), with a = prefix(x).
 
-    The prefix is the branch's ops before its first conv (its pre-activation). The shortcut h
-    reads the raw input x when it is an identity or zero-padding shortcut, and the pre-activated
-    input a when it is a 1x1 conv (projection or `conv1x1` shortcut) or when `shared_prefix` is
-    set (the first unit of a pre-activation network, whose both paths read the activated stem).
-    A gate reads the same tensor as the shortcut.
+    The prefix is the branch's ops before its first conv (its pre-activation). An identity or
+    zero-padding shortcut h reads the raw input x, so pre-activation networks keep a clean
+    identity path. A 1x1 conv shortcut (projection or `conv1x1`) reads the pre-activated input a.
+    With `shared_prefix` (the first unit of a pre-activation network) every shortcut reads a.
+    A gate reads the same tensor as the shortcut. He et al. gate only post-activation units,
+    where that is x; for pre-activated units this choice is ours.
 
     Args:
         spec: The unit.
