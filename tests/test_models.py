@@ -343,3 +343,17 @@ def test_model_config_error_is_located():
         validate_section(ModelConfig, {"unit": "conv-bn", "depth": 20}, prefix="model")
     assert info.value.key == "model.unit"
     assert "missing join" in str(info.value)
+
+
+@pytest.mark.parametrize("entry", PRESETS, ids=PRESET_IDS)
+def test_macs_match_forward_count(entry):
+    from ablate.models.counts import count_macs_by_forward
+
+    model = build_model(entry.name, smallest_depth(entry.spec), block=entry.block, in_channels=1)
+    for size in ((1, 8, 8), (1, 9, 7)):
+        assert count_macs(model, size) == count_macs_by_forward(model, size)
+
+
+def test_macs_reject_wrong_channels():
+    with pytest.raises(AblateError, match="input_size has 1 channels, but the network takes 3"):
+        count_macs(build_model("original", 8), (1, 8, 8))
