@@ -28,7 +28,9 @@ PAPER_UNITS = {
 }
 
 
-@pytest.mark.parametrize(("key", "text"), PAPER_UNITS.items(), ids=[k[0] + "-" + k[1] for k in PAPER_UNITS])
+@pytest.mark.parametrize(
+    ("key", "text"), PAPER_UNITS.items(), ids=[k[0] + "-" + k[1] for k in PAPER_UNITS]
+)
 def test_paper_unit_is_canonical_preset(key, text):
     name, block = key
     assert str(preset(name, block)) == text
@@ -56,8 +58,13 @@ def test_enumeration_contains_activation_presets():
     # 4 ops and 3 slot breaks over 4 slots: 7! / (2! 2! 3!) orderings, all distinct.
     assert len(texts) == 210
     assert len(set(texts)) == len(texts)
-    for name in ("original", "bn_after_addition", "relu_before_addition", "relu_only_preactivation",
-                 "full_preactivation"):
+    for name in (
+        "original",
+        "bn_after_addition",
+        "relu_before_addition",
+        "relu_only_preactivation",
+        "full_preactivation",
+    ):
         assert str(preset(name)) in texts
 
 
@@ -116,7 +123,10 @@ def test_bad_spec_points_at_column(text, column, reason, accepted):
         ("conv +gate(-6.0) id", "conv +gate(-6) id"),
         ("conv + sgate(0) id", "conv +sgate(0) id"),
         ("conv*-0 + id", "conv*0 + id"),
-        ("conv-dropout(.1) + dropout(1e-4)*2 -> bn-dropout(0.25)", "conv-dropout(0.1) + dropout(0.0001)*2 -> bn-dropout(0.25)"),
+        (
+            "conv-dropout(.1) + dropout(1e-4)*2 -> bn-dropout(0.25)",
+            "conv-dropout(0.1) + dropout(0.0001)*2 -> bn-dropout(0.25)",
+        ),
     ],
 )
 def test_canonical_text(text, canonical):
@@ -145,7 +155,9 @@ def test_preset_parameters():
     assert str(preset("exclusive_gating", bias=-7)) == "conv-bn-relu-conv-bn +gate(-7) id -> relu"
     assert str(preset("constant_scaling", scale=0)) == "conv-bn-relu-conv-bn*0 + id*0 -> relu"
     assert str(preset("dropout_shortcut", "bottleneck", p=0.25)).endswith("+ dropout(0.25) -> relu")
-    assert str(preset("shortcut_only_gating", bias=0)) == "conv-bn-relu-conv-bn +sgate(0) id -> relu"
+    assert (
+        str(preset("shortcut_only_gating", bias=0)) == "conv-bn-relu-conv-bn +sgate(0) id -> relu"
+    )
     with pytest.raises(AblateError, match="has no parameter 'bias'; accepted: p"):
         preset("dropout_shortcut", bias=1)
     with pytest.raises(SpecError, match="probability must be in"):
@@ -205,8 +217,13 @@ def test_enumeration_bottleneck_contains_presets():
     units = set(enumerate_units(3, 3, "bottleneck"))
     # 6 ops and 4 slot breaks over 5 slots: 10! / (3! 3! 4!) orderings.
     assert len(units) == 4200
-    for name in ("original", "bn_after_addition", "relu_before_addition", "relu_only_preactivation",
-                 "full_preactivation"):
+    for name in (
+        "original",
+        "bn_after_addition",
+        "relu_before_addition",
+        "relu_only_preactivation",
+        "full_preactivation",
+    ):
         assert preset(name, "bottleneck") in units
 
 

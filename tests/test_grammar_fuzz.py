@@ -8,8 +8,30 @@ from hypothesis import strategies as st
 from ablate.errors import SpecError
 from ablate.grammar import Op, UnitSpec, parse_unit
 
-TOKENS = ["conv", "conv3x3", "conv1x1", "bn", "relu", "dropout(", "id", "+", "gate(", "sgate(", "-",
-          "->", "*", "(", ")", " ", "0.5", "-6", "1e3", "x", ".", "e"]
+TOKENS = [
+    "conv",
+    "conv3x3",
+    "conv1x1",
+    "bn",
+    "relu",
+    "dropout(",
+    "id",
+    "+",
+    "gate(",
+    "sgate(",
+    "-",
+    "->",
+    "*",
+    "(",
+    ")",
+    " ",
+    "0.5",
+    "-6",
+    "1e3",
+    "x",
+    ".",
+    "e",
+]
 
 
 def check_text(text: str) -> None:
@@ -41,13 +63,17 @@ ops = st.one_of(
     st.sampled_from([Op("bn"), Op("relu"), Op("conv3x3"), Op("conv1x1")]),
     probabilities.map(lambda p: Op("dropout", p)),
 )
-post_ops = st.one_of(st.sampled_from([Op("bn"), Op("relu")]), probabilities.map(lambda p: Op("dropout", p)))
+post_ops = st.one_of(
+    st.sampled_from([Op("bn"), Op("relu")]), probabilities.map(lambda p: Op("dropout", p))
+)
 
 
 @st.composite
 def unit_specs(draw) -> UnitSpec:
     branch = draw(st.lists(ops, min_size=0, max_size=6))
-    branch.insert(draw(st.integers(0, len(branch))), draw(st.sampled_from([Op("conv3x3"), Op("conv1x1")])))
+    branch.insert(
+        draw(st.integers(0, len(branch))), draw(st.sampled_from([Op("conv3x3"), Op("conv1x1")]))
+    )
     join = draw(st.sampled_from(["add", "gate", "sgate"]))
     shortcut = draw(st.sampled_from(["id", "conv1x1", "dropout"]))
     return UnitSpec(

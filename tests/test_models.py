@@ -1,4 +1,4 @@
-"""Tests of the network builder: every preset builds and trains, exact counts, pre-activation wiring."""
+"""Tests of the network builder: presets build and train, exact counts, pre-activation wiring."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ def smallest_depth(spec) -> int:
 def test_preset_trains_one_step(entry, input_size):
     torch.manual_seed(0)
     depth = smallest_depth(entry.spec)
-    model = build_model(entry.name, depth, block=entry.block, in_channels=input_size[0], num_classes=7)
+    model = build_model(
+        entry.name, depth, block=entry.block, in_channels=input_size[0], num_classes=7
+    )
     x = torch.randn(4, *input_size)
     out = model(x)
     assert out.shape == (4, 7)
@@ -125,7 +127,9 @@ def zero_last_branch_convs(model):
 def record_units(model, x):
     """Run `model` on `x` and return every unit's (input, output)."""
     records = []
-    handles = [u.register_forward_hook(lambda m, i, o: records.append((i[0], o))) for u in model.units]
+    handles = [
+        u.register_forward_hook(lambda m, i, o: records.append((i[0], o))) for u in model.units
+    ]
     model(x)
     for handle in handles:
         handle.remove()
@@ -140,7 +144,9 @@ def test_preactivation_units_are_identity_with_zeroed_branch(block, depth):
     records = record_units(model, torch.randn(2, 3, 16, 16))
     for index, (unit, (x, y)) in enumerate(zip(model.units, records)):
         if index == 0:
-            assert torch.equal(y, unit.shortcut(unit.prefix(x)))  # both paths read the activated stem
+            assert torch.equal(
+                y, unit.shortcut(unit.prefix(x))
+            )  # both paths read the activated stem
         elif unit.stride == 1 and unit.in_channels == unit.out_channels:
             assert torch.equal(y, x)
         else:
@@ -165,15 +171,26 @@ def test_preactivation_wiring_through_hooks():
     torch.manual_seed(0)
     model = build_model("full_preactivation", 20, downsample="projection").train()
     seen = {}
-    handles = [capture(model.stem, seen, "stem"), capture(model.head, seen, "head"), capture(model.pool, seen, "pool")]
+    handles = [
+        capture(model.stem, seen, "stem"),
+        capture(model.head, seen, "head"),
+        capture(model.pool, seen, "pool"),
+    ]
     for index, unit in enumerate(model.units):
-        handles += [capture(unit, seen, ("unit", index)), capture(unit.shortcut, seen, ("shortcut", index))]
-        handles += [capture(unit.prefix, seen, ("prefix", index)), capture(unit.branch, seen, ("branch", index))]
+        handles += [
+            capture(unit, seen, ("unit", index)),
+            capture(unit.shortcut, seen, ("shortcut", index)),
+        ]
+        handles += [
+            capture(unit.prefix, seen, ("prefix", index)),
+            capture(unit.branch, seen, ("branch", index)),
+        ]
     model(torch.randn(4, 3, 16, 16))
     for handle in handles:
         handle.remove()
 
-    # The stem has no activation; the first unit reads its output after the shared prefix, on both paths.
+    # The stem has no activation. The first unit reads its output after the shared prefix, on
+    # both paths.
     assert len(model.stem) == 1
     stem_out = seen["stem"][1]
     assert seen[("unit", 0)][0] is stem_out
@@ -188,7 +205,9 @@ def test_preactivation_wiring_through_hooks():
         if isinstance(unit.shortcut, torch.nn.Identity):
             assert shortcut_in is unit_in  # identity shortcuts carry the raw input
         else:
-            assert isinstance(unit.shortcut, torch.nn.Conv2d)  # projection without BN (pre-activated unit)
+            assert isinstance(
+                unit.shortcut, torch.nn.Conv2d
+            )  # projection without BN (pre-activated unit)
             assert shortcut_in is seen[("prefix", index)][1]
             assert shortcut_in is seen[("branch", index)][0]
 
@@ -209,7 +228,9 @@ def test_postactivation_network_layout():
     assert not model.units[0].shortcut_reads_prefix
 
 
-@pytest.mark.parametrize(("head", "layers"), [("none", []), ("relu", ["ReLU"]), ("bn-relu", ["BatchNorm2d", "ReLU"])])
+@pytest.mark.parametrize(
+    ("head", "layers"), [("none", []), ("relu", ["ReLU"]), ("bn-relu", ["BatchNorm2d", "ReLU"])]
+)
 def test_head_override(head, layers):
     model = build_model("full_preactivation", 8, head=head)
     assert [type(m).__name__ for m in model.head] == layers
@@ -233,7 +254,9 @@ def test_constant_scaling_unit():
     assert torch.allclose(unit(x), torch.relu(0.5 * unit.branch(x) + 0.5 * x))
 
 
-@pytest.mark.parametrize(("name", "exclusive"), [("exclusive_gating", True), ("shortcut_only_gating", False)])
+@pytest.mark.parametrize(
+    ("name", "exclusive"), [("exclusive_gating", True), ("shortcut_only_gating", False)]
+)
 def test_gating_unit(name, exclusive):
     torch.manual_seed(0)
     model = build_model(name, 8, gate_init="zeros").eval()
@@ -267,7 +290,9 @@ def test_dropout_shortcut(rescale, kept):
     assert torch.equal(dropout.eval()(x), expected_eval)
 
 
-@pytest.mark.parametrize(("shortcut_bn", "has_bn"), [("auto", True), ("never", False), ("always", True)])
+@pytest.mark.parametrize(
+    ("shortcut_bn", "has_bn"), [("auto", True), ("never", False), ("always", True)]
+)
 def test_conv1x1_shortcut_bn(shortcut_bn, has_bn):
     model = build_model("conv1x1_shortcut", 8, shortcut_bn=shortcut_bn)
     for unit in model.units:
@@ -277,7 +302,9 @@ def test_conv1x1_shortcut_bn(shortcut_bn, has_bn):
     assert count_weighted_layers(model) == 8
 
 
-@pytest.mark.parametrize(("stride_at", "strides"), [("first_conv", [2, 1, 1]), ("conv3x3", [1, 2, 1])])
+@pytest.mark.parametrize(
+    ("stride_at", "strides"), [("first_conv", [2, 1, 1]), ("conv3x3", [1, 2, 1])]
+)
 def test_stride_placement(stride_at, strides):
     model = build_model("full_preactivation", 11, block="bottleneck", stride_at=stride_at)
     convs = [m for m in model.units[1].branch if isinstance(m, torch.nn.Conv2d)]
@@ -285,9 +312,15 @@ def test_stride_placement(stride_at, strides):
 
 
 def test_bottleneck_widths():
-    model = build_model("full_preactivation", 11, block="bottleneck", widths=(8, 16, 32), num_classes=5)
+    model = build_model(
+        "full_preactivation", 11, block="bottleneck", widths=(8, 16, 32), num_classes=5
+    )
     convs = [m for m in model.units[0].branch if isinstance(m, torch.nn.Conv2d)]
-    assert [(c.in_channels, c.out_channels, c.kernel_size[0]) for c in convs] == [(8, 8, 1), (8, 8, 3), (8, 32, 1)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0]) for c in convs] == [
+        (8, 8, 1),
+        (8, 8, 3),
+        (8, 32, 1),
+    ]
     assert model.fc.in_features == 128
     assert model.stage_of_unit == [0, 1, 2]
 
@@ -299,7 +332,8 @@ def test_init_he_fan_out():
     # He normal, fan-out: std = sqrt(2 / (k * k * out_channels)) = sqrt(2 / 576).
     assert abs(conv.weight.std().item() - (2 / 576) ** 0.5) < 0.002
     bn = model.units[-1].branch[1]
-    assert torch.all(bn.weight == 1) and torch.all(bn.bias == 0)
+    assert torch.all(bn.weight == 1)
+    assert torch.all(bn.bias == 0)
 
 
 def test_model_config_builds_and_rejects():

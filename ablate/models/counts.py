@@ -10,7 +10,7 @@ from torch import nn
 from ablate.errors import AblateError
 from ablate.models.resnet import ResNet
 
-__all__ = ["count_parameters", "count_weighted_layers", "count_macs", "count_macs_by_forward"]
+__all__ = ["count_macs", "count_macs_by_forward", "count_parameters", "count_weighted_layers"]
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
@@ -64,7 +64,9 @@ def count_macs(model: nn.Module, input_size: Sequence[int] = (3, 32, 32)) -> int
             macs, branch_height, branch_width = _conv_macs(conv, branch_height, branch_width)
             total += macs
         side_paths = [unit.shortcut] + ([unit.gate] if unit.gate is not None else [])
-        total += sum(_conv_macs(conv, height, width)[0] for path in side_paths for conv in _convs(path))
+        total += sum(
+            _conv_macs(conv, height, width)[0] for path in side_paths for conv in _convs(path)
+        )
         height, width = branch_height, branch_width
     return total + model.fc.in_features * model.fc.out_features
 
@@ -75,7 +77,12 @@ def _convs(module: nn.Module) -> list[nn.Conv2d]:
 
 def _conv_macs(conv: nn.Conv2d, height: int, width: int) -> tuple[int, int, int]:
     """Return the multiply-adds of `conv` on a height x width input, and its output size."""
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+    )
     out_height = (height + 2 * ph - dh * (kh - 1) - 1) // sh + 1
     out_width = (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
     macs = out_height * out_width * conv.out_channels * (conv.in_channels // conv.groups) * kh * kw
@@ -94,7 +101,11 @@ def count_macs_by_forward(model: nn.Module, input_size: Sequence[int] = (3, 32, 
         else:
             total += output[0].numel() * module.in_features
 
-    handles = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    handles = [
+        m.register_forward_hook(count)
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
     was_training = model.training
     parameter = next(model.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")

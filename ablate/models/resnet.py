@@ -24,7 +24,7 @@ from ablate.errors import ConfigError
 from ablate.grammar import UnitSpec, resolve_unit
 from ablate.models.units import Gate, ResidualUnit, UnitOptions, make_op
 
-__all__ = ["ResNet", "DepthFormula", "depth_formula", "units_per_stage", "build_model", "EXPANSION"]
+__all__ = ["EXPANSION", "DepthFormula", "ResNet", "build_model", "depth_formula", "units_per_stage"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ _STRIDES = ("first_conv", "conv3x3")
 
 @dataclass(frozen=True)
 class DepthFormula:
-    """depth = 2 + num_stages * n * k: stem and classifier, plus k convs in each of n units per stage.
+    """depth = 2 + num_stages * n * k: stem, classifier, and k convs in each of n units per stage.
 
     Attributes:
         k: Convs per unit.
@@ -143,7 +143,9 @@ class ResNet(nn.Module):
             for index in range(n):
                 stride = 2 if stage > 0 and index == 0 else 1
                 shared = not units  # the network's first unit feeds its prefix to both paths
-                unit = ResidualUnit(spec, channels, width * expansion, width, stride, options, shared)
+                unit = ResidualUnit(
+                    spec, channels, width * expansion, width, stride, options, shared
+                )
                 units.append(unit)
                 self.stage_of_unit.append(stage)
                 channels = width * expansion
@@ -236,7 +238,9 @@ def build_model(
     _check_choice("shortcut_bn", shortcut_bn, ("auto", "always", "never"))
     _check_choice("gate_init", gate_init, ("he", "zeros"))
     if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
-        raise ConfigError(f"widths must be a non-empty list of positive integers, but got {list(widths)!r}")
+        raise ConfigError(
+            f"widths must be a non-empty list of positive integers, but got {list(widths)!r}"
+        )
     for name, value in (("num_classes", num_classes), ("in_channels", in_channels)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name} must be a positive integer, but got {value!r}")
@@ -259,5 +263,3 @@ def build_model(
 def _check_choice(name: str, value: object, accepted: tuple[str, ...]) -> None:
     if value not in accepted:
         raise ConfigError(f"{name} must be one of {', '.join(accepted)}, but got {value!r}")
-
-

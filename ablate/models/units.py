@@ -17,7 +17,7 @@ from torch import nn
 from ablate.errors import ConfigError
 from ablate.grammar import Op, UnitSpec
 
-__all__ = ["UnitOptions", "ResidualUnit", "ZeroPadShortcut", "ShortcutDropout", "Gate", "make_op"]
+__all__ = ["Gate", "ResidualUnit", "ShortcutDropout", "UnitOptions", "ZeroPadShortcut", "make_op"]
 
 Downsample = Literal["zero_pad", "projection"]
 StrideAt = Literal["first_conv", "conv3x3"]
@@ -99,7 +99,9 @@ class ShortcutDropout(nn.Module):
 class Gate(nn.Module):
     """g = sigmoid(W_g x + b_g), per channel and position; W_g is a (strided) 1x1 conv."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, bias: float, init: str, bn: bool):
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int, bias: float, init: str, bn: bool
+    ):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, 1, stride, bias=not bn)
         self.bn = nn.BatchNorm2d(out_channels) if bn else None
@@ -107,7 +109,7 @@ class Gate(nn.Module):
         self.init = init
 
     def reset_parameters(self) -> None:
-        """Set W_g by `init` and the gate bias to its spec value (called after the network's init)."""
+        """Set W_g by `init` and the gate bias to its spec value; runs after the network's init."""
         if self.init == "zeros":
             nn.init.zeros_(self.conv.weight)
         else:
@@ -201,7 +203,9 @@ class ResidualUnit(nn.Module):
 
         # Residual branch: prefix ops, then convs with their ops.
         # The prefix must not overwrite x, which the identity shortcut still reads.
-        self.prefix = nn.Sequential(*_build_ops(spec.prefix, in_channels, False)) if spec.prefix else None
+        self.prefix = (
+            nn.Sequential(*_build_ops(spec.prefix, in_channels, False)) if spec.prefix else None
+        )
         layers: list[nn.Module] = []
         channels = in_channels
         stride_conv = _stride_index(spec, options.stride_at)
@@ -235,13 +239,22 @@ class ResidualUnit(nn.Module):
         self.exclusive_gate = spec.join == "gate"
         self.gate = None
         if spec.join != "add":
-            self.gate = Gate(in_channels, out_channels, stride, spec.gate_bias, options.gate_init, options.gate_bn)
+            self.gate = Gate(
+                in_channels,
+                out_channels,
+                stride,
+                spec.gate_bias,
+                options.gate_init,
+                options.gate_bn,
+            )
         # The join returns a new tensor, so the ops after it may work in place.
         self.post = nn.Sequential(*_build_ops(spec.post, out_channels, True)) if spec.post else None
 
     def _build_shortcut(self, spec: UnitSpec, options: UnitOptions) -> tuple[nn.Module, bool]:
         """Return the shortcut module and whether it is a 1x1 conv."""
-        bn = options.shortcut_bn == "always" or (options.shortcut_bn == "auto" and not spec.is_preactivation)
+        bn = options.shortcut_bn == "always" or (
+            options.shortcut_bn == "auto" and not spec.is_preactivation
+        )
         reshapes = self.in_channels != self.out_channels or self.stride != 1
         is_conv = spec.shortcut == "conv1x1" or (reshapes and options.downsample == "projection")
 
@@ -252,7 +265,8 @@ class ResidualUnit(nn.Module):
             extra = self.out_channels - self.in_channels
             if extra < 0:
                 raise ConfigError(
-                    f"zero_pad shortcuts cannot reduce channels ({self.in_channels} -> {self.out_channels}); "
+                    "zero_pad shortcuts cannot reduce channels "
+                    f"({self.in_channels} -> {self.out_channels}); "
                     "use downsample: projection or non-decreasing widths"
                 )
             layers = [ZeroPadShortcut(self.stride, extra)]
