@@ -338,6 +338,9 @@ def test_init_he_fan_out():
 
 def test_model_config_builds_and_rejects():
     config = ModelConfig(unit="full_preactivation", block="bottleneck", depth=164)
+    spec, name = config.resolve()
+    assert str(spec) == "bn-relu-conv1x1-bn-relu-conv3x3-bn-relu-conv1x1 + id"
+    assert name == "full_preactivation"
     assert count_parameters(config.build(10, 3)) == 1_703_258
     with pytest.raises(ValueError, match="nearest valid depths: 98 or 104"):
         ModelConfig(unit="original", depth=100)

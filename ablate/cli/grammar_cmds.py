@@ -103,7 +103,7 @@ def run_show(args: argparse.Namespace) -> int:
     print(f"preset         {model.preset or '(none)'}, block {model.block}")
     print(
         f"depth          {args.depth} = {formula} with n = {n} units per stage "
-        f"({formula.k} convs per unit)"
+        f"({formula.k} conv{'s' if formula.k != 1 else ''} per unit)"
     )
     print(f"parameters     {count_parameters(model):,}")
     print(f"multiply-adds  {count_macs(model, input_size):,} at {'x'.join(map(str, input_size))}")
