@@ -20,6 +20,18 @@ _EXPORTS = {
     "ResultsWriter": "ablate.results",
     "load_results": "ablate.results",
     "write_dashboard": "ablate.dashboard",
+    # ablate.grammar and ablate.models: unit specs, presets, networks and their counts
+    "UnitSpec": "ablate.grammar",
+    "parse_unit": "ablate.grammar",
+    "list_presets": "ablate.grammar",
+    "preset": "ablate.grammar",
+    "resolve_unit": "ablate.grammar",
+    "enumerate_units": "ablate.grammar",
+    "ModelConfig": "ablate.models",
+    "build_model": "ablate.models",
+    "count_parameters": "ablate.models",
+    "count_weighted_layers": "ablate.models",
+    "count_macs": "ablate.models",
 }
 
 __all__ = ["__version__", *_EXPORTS]
