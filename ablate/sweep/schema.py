@@ -388,12 +388,12 @@ def _check_objective(config: SweepConfig, trial_configs: list[Any], loaded: Load
 
 
 def _epochs_of(trial: Any) -> int | None:
+    """Return a trial's epoch count, or None when it depends on the dataset size (`he2016`)."""
     train = getattr(trial, "train", None)
-    for name in ("resolved_epochs", "max_epochs"):
-        value = getattr(train, name, None)
-        if callable(value):
-            value = value()
-        if isinstance(value, int):
-            return value
-    value = getattr(train, "epochs", None)
-    return value if isinstance(value, int) else None
+    epochs = getattr(train, "epochs", None)
+    if isinstance(epochs, int):
+        return epochs
+    if getattr(train, "protocol", None) is None and hasattr(train, "resolve"):
+        # Without a protocol the epoch count does not depend on the training-set size.
+        return train.resolve(1).epochs
+    return None
