@@ -323,7 +323,14 @@ def build_pruner(config: PrunerConfig, loaded: LoadedYaml | None = None, key: st
 def _validate_trial_config(config: dict[str, Any], loaded: LoadedYaml, prefix: str) -> Any:
     from ablate.train import TrialConfig
 
-    return validate_section(TrialConfig, config, loaded)
+    trial = validate_section(TrialConfig, config, loaded)
+    root = trial.data.root
+    if root is not None and not trial.data.download and not Path(root).expanduser().exists():
+        # NOTE: checked on the driver; on a cluster the workers need the same path.
+        raise loaded.error(
+            "data.root", f"data root {root!r} not found; fix the path or set data.download: true"
+        )
+    return trial
 
 
 def _representatives(dim: Dimension) -> list[Any]:
