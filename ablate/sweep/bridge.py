@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -310,10 +311,10 @@ class OptunaPruningScheduler(FIFOScheduler):
 
 def _error_text(trial: RayTrial) -> str:
     """Return the last line of a failed Ray trial's error, such as `RuntimeError: boom`."""
-    try:
-        error = trial.get_error()
-    except Exception:  # noqa: BLE001 - a missing error file must not stop the sweep
-        error = None
-    text = str(error or "")
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    text = ""
+    # The local error file is written before the scheduler hears of the error; storage may lag.
+    if trial.error_file and os.path.exists(trial.error_file):
+        with open(trial.error_file, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("Failure #")]
     return lines[-1] if lines else "the trial raised an error"

@@ -112,8 +112,6 @@ def _init_ray(plan: SweepPlan, verbose: bool, num_cpus: int | None) -> bool:
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    # Each epoch checkpoints, which triggers snapshots often by design: that is what makes resume lossless.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     address = plan.config.ray.address or os.environ.get("RAY_ADDRESS")
     if address:
         logger.info("joining the Ray cluster at %s", address)
@@ -345,6 +343,9 @@ def run_sweep(
             changed since the run started (with `resume`).
     """
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Each epoch checkpoints, so Ray snapshots the experiment often by design: that is what makes
+    # resume lossless, and Ray's warning about it would repeat every few seconds.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     from ray import tune
 
     from ablate.sweep.bridge import OptunaPruningScheduler, OptunaSearcher, StudyBridge
