@@ -145,6 +145,7 @@ class SweepRecorder:
         self._t0 = time.monotonic()
         self._last_progress = 0.0
         self._running: set[str] = set()
+        self._reported: set[str] = set()
 
     def __getstate__(self) -> dict[str, Any]:
         return {"bridge": self.bridge, "progress": self.progress}
@@ -193,6 +194,7 @@ class SweepRecorder:
 
         entry = {k: v for k, v in result.items() if k not in RAY_RESULT_KEYS or k == "trial_id"}
         entry["trial_id"] = trial_id
+        self._reported.add(trial_id)
         self.reports.setdefault(trial_id, []).append(entry)
         self._append(entry)
 
@@ -200,6 +202,9 @@ class SweepRecorder:
         from ablate.sweep.rows import build_row, epoch_rows
 
         self._running.discard(trial_id)
+        if trial_id not in self._reported and trial_id in self.writer.trial_ids:
+            # Recorded before an interrupt and stopped on resume without training again.
+            return
         frozen = self.bridge.frozen_trial(trial_id)
         status, error = _status_of(frozen)
         epochs = epoch_rows([{k: v for k, v in r.items() if k != "trial_id"} for r in self.reports.get(trial_id, [])])
