@@ -183,8 +183,15 @@ def load_sweep(
     Raises:
         ConfigError: On any invalid key or value, located in the file.
     """
-    loaded = apply_overrides(load_yaml(path), overrides)
-    return plan_from_loaded(loaded, validate_trial=validate_trial)
+    loaded = load_yaml(path)
+    _check_top_level(loaded)
+    return plan_from_loaded(apply_overrides(loaded, overrides), validate_trial=validate_trial)
+
+
+def _check_top_level(loaded: LoadedYaml) -> None:
+    if not isinstance(loaded.data, dict):
+        got = "an empty file" if loaded.data is None else type(loaded.data).__name__
+        raise loaded.error("", f"the top level must be a mapping of sweep keys (name, model, ...), but got {got}")
 
 
 def plan_from_loaded(
@@ -193,9 +200,7 @@ def plan_from_loaded(
     validate_trial: Callable[[dict[str, Any], LoadedYaml, str], Any] | None = None,
 ) -> SweepPlan:
     """Validate a parsed sweep document; see `load_sweep`."""
-    if not isinstance(loaded.data, dict):
-        got = "an empty file" if loaded.data is None else type(loaded.data).__name__
-        raise loaded.error("", f"the top level must be a mapping of sweep keys (name, model, ...), but got {got}")
+    _check_top_level(loaded)
     config = validate_section(SweepConfig, loaded.data, loaded)
     base, dimensions = find_dimensions(
         {"data": config.data, "model": config.model, "train": config.train}, loaded, config.grid
