@@ -255,7 +255,7 @@ class OptunaSearcher(Searcher):
 
 
 class OptunaPruningScheduler(FIFOScheduler):
-    """A FIFO scheduler that stops Ray trials when the study's Optuna pruner says so.
+    """A FIFO scheduler that stops a Ray trial when the study's pruner returns `should_prune()` True.
 
     Args:
         bridge: The shared study bridge.
