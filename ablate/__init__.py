@@ -32,6 +32,10 @@ _EXPORTS = {
     "count_parameters": "ablate.models",
     "count_weighted_layers": "ablate.models",
     "count_macs": "ablate.models",
+    # ablate.sweep
+    "load_sweep": "ablate.sweep",
+    "run_sweep": "ablate.sweep",
+    "SweepPlan": "ablate.sweep",
 }
 
 __all__ = ["__version__", *_EXPORTS]
