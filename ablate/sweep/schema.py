@@ -90,7 +90,7 @@ class SweepConfig(_Strict):
     description: str = ""
     reference: Literal["he2016_table1", "he2016_table2", "he2016_table3"] | None = None
     data: dict[str, Any] = Field(default_factory=dict)
-    model: dict[str, Any]
+    model: dict[str, Any] = Field(default_factory=dict)
     train: dict[str, Any] = Field(default_factory=dict)
     grid: list[Any] | None = None
     seeds: int | list[int] = 1
