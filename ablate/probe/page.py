@@ -66,7 +66,7 @@ def _band_traces(summary: ProbeSummary, array_name: str, color_index: int, axis:
     upper = {**common, "y": _finite_or_none(values.max(axis=0)), "mode": "lines", "line": {"width": 0},
              "fill": "tonexty", "fillcolor": f"rgba({red},{green},{blue},0.2)", "showlegend": False,
              "hoverinfo": "skip"}  # fmt: skip
-    line = {**common, "y": _finite_or_none(centre), "mode": "lines", "name": summary.label,
+    line = {**common, "y": _finite_or_none(centre), "mode": "lines", "name": html.escape(summary.label),
             "line": {"color": f"rgb({red},{green},{blue})", "width": 2}, "showlegend": axis == "",
             "hovertemplate": f"unit %{{x}}: %{{y:.3g}}<extra>{html.escape(summary.label)}</extra>"}  # fmt: skip
     return [lower, upper, line]
@@ -87,10 +87,12 @@ def _figure(summaries: Sequence[ProbeSummary]) -> dict:
             data.extend(_band_traces(summary, array_name, index, axis, log))
         top = 1 - panel * panel_height
         layout[f"yaxis{axis}"] = {"title": {"text": title}, "type": "log" if log else "linear",
-                                  "domain": [top - panel_height + 0.05, top], "anchor": f"x{axis}"}  # fmt: skip
-        layout[f"xaxis{axis}"] = {"anchor": f"y{axis}", "title": {"text": "residual unit (1 = first)"}}
+                                  "domain": [top - panel_height + 0.06, top], "anchor": f"x{axis}"}  # fmt: skip
+        layout[f"xaxis{axis}"] = {"anchor": f"y{axis}"}
         if axis:
             layout[f"xaxis{axis}"]["matches"] = "x"
+        if panel == len(_PANELS) - 1:
+            layout[f"xaxis{axis}"]["title"] = {"text": "residual unit (1 = first)"}
     return {"data": data, "layout": layout}
 
 
