@@ -15,6 +15,18 @@ _EXPORTS = {
     "AblateError": "ablate.errors",
     "ConfigError": "ablate.errors",
     "SpecError": "ablate.errors",
+    # ablate.grammar and ablate.models: unit specs, presets, networks and their counts
+    "UnitSpec": "ablate.grammar",
+    "parse_unit": "ablate.grammar",
+    "list_presets": "ablate.grammar",
+    "preset": "ablate.grammar",
+    "resolve_unit": "ablate.grammar",
+    "enumerate_units": "ablate.grammar",
+    "ModelConfig": "ablate.models",
+    "build_model": "ablate.models",
+    "count_parameters": "ablate.models",
+    "count_weighted_layers": "ablate.models",
+    "count_macs": "ablate.models",
 }
 
 __all__ = ["__version__", *_EXPORTS]
