@@ -85,7 +85,7 @@ def _probe_units(args: argparse.Namespace) -> list:
             label,
             args.depth,
             block=args.block,
-            dataset=args.dataset,
+            data=args.dataset,
             seeds=args.seeds,
             batch_size=args.batch_size,
             device=args.device,
@@ -98,7 +98,7 @@ def _probe_search_space(path: Path, args: argparse.Namespace) -> tuple[list, str
     from ablate.probe.search_space import model_cells
     from ablate.probe import probe_model_config
 
-    cells, dataset, name = model_cells(path)
+    cells, data, name = model_cells(path)
     if args.depth is not None:
         from ablate.errors import AblateError
 
@@ -106,7 +106,7 @@ def _probe_search_space(path: Path, args: argparse.Namespace) -> tuple[list, str
     summaries = [
         probe_model_config(
             cell.model,
-            dataset=dataset,
+            data=data,
             seeds=args.seeds,
             batch_size=args.batch_size,
             device=args.device,

@@ -52,11 +52,11 @@ def _dimension_values(key: str, value: Any, loaded) -> list[Any] | None:
     return values
 
 
-def model_cells(path: str | Path) -> tuple[list[ModelCell], str, str]:
+def model_cells(path: str | Path) -> tuple[list[ModelCell], Any, str]:
     """Expand the `model` section of a search-space file into one validated cell per network.
 
     Returns:
-        The cells, the dataset name (`data.dataset`, default `digits`) and the search space's name.
+        The cells, the validated `ablate.data.DataConfig` and the search space's name.
 
     Raises:
         ConfigError: When the file, its `model` section or a cell is invalid, located by line.
@@ -67,11 +67,7 @@ def model_cells(path: str | Path) -> tuple[list[ModelCell], str, str]:
     document = loaded.data
     if not isinstance(document, dict) or not isinstance(document.get("model"), dict):
         raise loaded.error("model", "missing model section; a search space needs model.unit and model.depth")
-    data_section = document.get("data") or {}
-    dataset = data_section.get("dataset", "digits") if isinstance(data_section, dict) else "digits"
-    if not isinstance(dataset, str):
-        raise loaded.error("data.dataset", f"ablate probe takes one fixed dataset (got {dataset!r})")
-
+    data = _data_section(document.get("data"), loaded)
     fixed: dict[str, Any] = {}
     searched: dict[str, list[Any]] = {}
     for key, value in document["model"].items():
@@ -93,7 +89,19 @@ def model_cells(path: str | Path) -> tuple[list[ModelCell], str, str]:
         cells.append(ModelCell(label=_label(model, varied), model=model))
     _check_unique(cells, loaded)
     name = document.get("name") or Path(path).stem
-    return cells, dataset, str(name)
+    return cells, data, str(name)
+
+
+def _data_section(section: Any, loaded) -> Any:
+    from ablate.data import DataConfig
+
+    section = section or {}
+    if not isinstance(section, dict):
+        raise loaded.error("data", f"data must be a mapping (got {section!r})")
+    for key, value in section.items():
+        if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in _FINITE_DIMENSIONS + _CONTINUOUS_DIMENSIONS:
+            raise loaded.error(f"data.{key}", "ablate probe takes fixed data settings; remove the search dimension")
+    return validate_section(DataConfig, section, loaded, prefix="data")
 
 
 def _label(model: Any, varied: list[str]) -> str:

@@ -115,62 +115,76 @@ def _seed_list(seeds: int | Iterable[int]) -> list[int]:
 
 # --- data -------------------------------------------------------------------------------------
 
-_TRAIN_CACHE: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
+_SPLITS_CACHE: dict[tuple[str, str], Any] = {}
 
 
-def _normalized_train_split(dataset: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return the training images, normalized to zero mean and unit variance per channel, and labels."""
-    key = (dataset, str(device))
-    if key not in _TRAIN_CACHE:
-        # TODO: read through ablate.data once the dataset registry exists; digits only until then.
-        if dataset != "digits":
-            raise AblateError(f"unknown probe dataset {dataset!r}: accepted: digits")
-        from sklearn.datasets import load_digits
-        from sklearn.model_selection import train_test_split
+def _data_config(data: Any) -> Any:
+    """Return `data` as an `ablate.data.DataConfig`; a string is a dataset name."""
+    from ablate.data import DataConfig
+    from ablate.yamlio import validate_section
 
-        digits = load_digits()
-        images, _, labels, _ = train_test_split(
-            digits.images, digits.target, test_size=360, stratify=digits.target, random_state=0
-        )
-        x = torch.tensor(images, dtype=torch.float32).unsqueeze(1)
-        mean = x.mean(dim=(0, 2, 3), keepdim=True)
-        std = x.std(dim=(0, 2, 3), keepdim=True)
-        _TRAIN_CACHE[key] = ((x - mean) / std).to(device), torch.tensor(labels, dtype=torch.long).to(device)
-    return _TRAIN_CACHE[key]
+    if isinstance(data, DataConfig):
+        return data
+    if isinstance(data, str):
+        data = {"dataset": data}
+    return validate_section(DataConfig, dict(data), prefix="data")
+
+
+def _load_splits(data: Any, device: str | torch.device) -> Any:
+    """Load a dataset once per configuration and device; probing many variants reuses it."""
+    from ablate.data import load_dataset
+
+    config = _data_config(data)
+    key = (config.model_dump_json(), str(device))
+    if key not in _SPLITS_CACHE:
+        _SPLITS_CACHE[key] = load_dataset(config, device)
+    return _SPLITS_CACHE[key]
 
 
 def load_probe_batch(
-    dataset: str, batch_size: int, seed: int, device: str | torch.device = "cpu"
+    data: Any, batch_size: int, seed: int, device: str | torch.device = "cpu"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw one normalized batch from the training split, without replacement, seeded by `seed`.
+    """Draw one normalized, unaugmented batch from the training split without replacement.
+
+    Args:
+        data: A dataset name, an `ablate.data.DataConfig` or a mapping that validates as one.
+        batch_size: Images in the batch.
+        seed: Seed of the draw.
+        device: Torch device of the batch.
 
     Raises:
-        AblateError: When the dataset is unknown or has fewer training images than `batch_size`.
+        AblateError: When the dataset is unknown or unreadable, or has fewer training images than
+            `batch_size`.
     """
-    images, labels = _normalized_train_split(dataset, torch.device(device))
-    if batch_size < 1 or batch_size > len(images):
+    from ablate.data import DeviceLoader, Split
+
+    splits = _load_splits(data, device)
+    count = len(splits.train)
+    if batch_size < 1 or batch_size > count:
         raise AblateError(
-            f"invalid probe batch size {batch_size}: the {dataset} training split has {len(images)} images;"
-            f" use 1 to {len(images)}"
+            f"invalid probe batch size {batch_size}: the {splits.info.name} training split has {count} images;"
+            f" use 1 to {count}"
         )
     generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(images), generator=generator)[:batch_size].to(images.device)
-    return images[order], labels[order]
+    order = torch.randperm(count, generator=generator)[:batch_size].to(splits.train.images.device)
+    batch = Split(splits.train.images[order], splits.train.labels[order])
+    loader = DeviceLoader(batch, batch_size, mean=splits.mean, std=splits.std, train=False)
+    return next(iter(loader))
 
 
 # --- probing over seeds -----------------------------------------------------------------------
 
 
-def _probe_seeds(build, dataset: str, seeds: list[int], batch_size: int, device: str) -> list[ProbeResult]:
+def _probe_seeds(build, data: Any, seeds: list[int], batch_size: int, device: str) -> list[ProbeResult]:
     """Build a network per seed under that seed and probe it on a batch drawn with the same seed."""
+    splits = _load_splits(data, device)
+    in_channels = splits.image_shape[0]
     results = []
     for seed in seeds:
-        batch_x, batch_y = load_probe_batch(dataset, batch_size, seed, device)
-        in_channels = batch_x.shape[1]
-        num_classes = int(_normalized_train_split(dataset, torch.device(device))[1].max()) + 1
+        batch_x, batch_y = load_probe_batch(data, batch_size, seed, device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = build(num_classes=num_classes, in_channels=in_channels).to(device)
+            model = build(num_classes=splits.num_classes, in_channels=in_channels).to(device)
         results.append(probe_network(model, batch_x, batch_y, seed))
         logger.debug("probed seed %d: coherence %.3f", seed, results[-1].mean_coherence)
     return results
@@ -181,7 +195,7 @@ def probe_unit(
     depth: int,
     *,
     block: str = "basic",
-    dataset: str = "digits",
+    data: Any = "digits",
     seeds: int | Sequence[int] = 3,
     batch_size: int = 128,
     device: str = "cpu",
@@ -194,7 +208,8 @@ def probe_unit(
         unit: A preset name or block-spec text.
         depth: Network depth; must fit the unit (6n+2 for basic units, 9n+2 for bottleneck).
         block: `basic` or `bottleneck`.
-        dataset: Dataset whose training split supplies the batches.
+        data: Dataset name, `ablate.data.DataConfig` or mapping; its training split supplies the
+            batches.
         seeds: Number of seeds (0 to K-1) or the seeds themselves.
         batch_size: Images per probe batch.
         device: Torch device to probe on. Results are bit-identical per seed on CPU.
@@ -216,7 +231,7 @@ def probe_unit(
             spec, depth, block=block, num_classes=num_classes, in_channels=in_channels, **model_options
         )
 
-    results = _probe_seeds(build, dataset, seed_list, batch_size, device)
+    results = _probe_seeds(build, data, seed_list, batch_size, device)
     return ProbeSummary(
         label=label or preset_name or str(spec),
         unit=str(spec),
@@ -239,7 +254,7 @@ def _as_trial_config(trial_config: Any) -> Any:
 def probe_model_config(
     model_config: Any,
     *,
-    dataset: str = "digits",
+    data: Any = "digits",
     seeds: int | Sequence[int] = 3,
     batch_size: int = 128,
     device: str = "cpu",
@@ -249,7 +264,8 @@ def probe_model_config(
 
     Args:
         model_config: The validated model section of a configuration.
-        dataset: Dataset whose training split supplies the batches.
+        data: Dataset name, `ablate.data.DataConfig` or mapping; its training split supplies the
+            batches.
         seeds: Number of seeds (0 to K-1) or the seeds themselves.
         batch_size: Images per probe batch.
         device: Torch device to probe on.
@@ -260,7 +276,7 @@ def probe_model_config(
     spec, preset_name = resolve_unit(model_config.unit, block=model_config.block)
     seed_list = _seed_list(seeds)
     started = time.perf_counter()
-    results = _probe_seeds(model_config.build, dataset, seed_list, batch_size, device)
+    results = _probe_seeds(model_config.build, data, seed_list, batch_size, device)
     return ProbeSummary(
         label=label or preset_name or str(spec),
         unit=str(spec),
@@ -294,7 +310,7 @@ def probe_trial_config(
     """
     config = _as_trial_config(trial_config)
     return probe_model_config(
-        config.model, dataset=config.data.dataset, seeds=seeds, batch_size=batch_size, device=device, label=label
+        config.model, data=config.data, seeds=seeds, batch_size=batch_size, device=device, label=label
     )
 
 
