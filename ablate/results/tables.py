@@ -139,14 +139,16 @@ class ResultsWriter:
         self.results_dir = Path(results_dir)
         self.results_dir.mkdir(parents=True, exist_ok=True)
         self._trials: dict[str, dict[str, Any]] = {}
-        self._epochs: dict[str, list[dict[str, Any]]] = {}
+        # Epochs are kept as one frame per trial, so a rewrite concatenates frames instead of
+        # rebuilding every row.
+        self._epochs: dict[str, pd.DataFrame] = {}
         trials_path = self.results_dir / TRIALS_FILE
         if trials_path.exists():
             trials, epochs = read_tables(self.results_dir)
             for row in trials.to_dict("records"):
                 self._trials[str(row["trial_id"])] = row
             for trial_id, group in epochs.groupby("trial_id", sort=False):
-                self._epochs[str(trial_id)] = group.drop(columns="trial_id").to_dict("records")
+                self._epochs[str(trial_id)] = group.reset_index(drop=True)
 
     @property
     def trial_ids(self) -> list[str]:
@@ -175,17 +177,18 @@ class ResultsWriter:
             )
         trial_id = str(row["trial_id"])
         self._trials[trial_id] = {**dict(row), "trial_id": trial_id}
-        self._epochs[trial_id] = [{k: v for k, v in e.items() if k != "trial_id"} for e in epochs]
+        frame = pd.DataFrame([dict(e) for e in epochs])
+        self._epochs[trial_id] = frame.assign(trial_id=trial_id) if len(frame) else frame
         self._write()
         logger.debug("recorded trial %s (%s) in %s", trial_id, status, self.results_dir)
 
     def _write(self) -> None:
-        epoch_rows = [
-            {"trial_id": trial_id, **epoch}
-            for trial_id, epochs in self._epochs.items()
-            for epoch in epochs
-        ]
-        epochs = pd.DataFrame(epoch_rows) if epoch_rows else pd.DataFrame({"trial_id": []}, dtype=object)
+        frames = [frame for frame in self._epochs.values() if len(frame)]
+        if frames:
+            epochs = pd.concat(frames, ignore_index=True)
+            epochs = epochs[["trial_id", *[c for c in epochs.columns if c != "trial_id"]]]
+        else:
+            epochs = pd.DataFrame({"trial_id": []}, dtype=object)
         trials = pd.DataFrame(list(self._trials.values()))
         _write_atomically(_harmonize_object_columns(epochs), self.results_dir / EPOCHS_FILE)
         _write_atomically(_harmonize_object_columns(trials), self.results_dir / TRIALS_FILE)
