@@ -95,26 +95,15 @@ def _probe_units(args: argparse.Namespace) -> list:
 
 
 def _probe_search_space(path: Path, args: argparse.Namespace) -> tuple[list, str]:
-    from ablate.probe.search_space import model_cells
-    from ablate.probe import probe_model_config
+    from ablate.errors import AblateError
+    from ablate.probe import probe_sweep
+    from ablate.sweep import load_sweep
 
-    cells, data, name = model_cells(path)
     if args.depth is not None:
-        from ablate.errors import AblateError
-
         raise AblateError(f"--depth does not apply to {path}: the search space sets model.depth")
-    summaries = [
-        probe_model_config(
-            cell.model,
-            data=data,
-            seeds=args.seeds,
-            batch_size=args.batch_size,
-            device=args.device,
-            label=cell.label,
-        )
-        for cell in cells
-    ]
-    return summaries, f"Signal propagation at initialization: {name}"
+    plan = load_sweep(path)
+    summaries = probe_sweep(plan, args.seeds, batch_size=args.batch_size, device=args.device)
+    return summaries, f"Signal propagation at initialization: {plan.name}"
 
 
 def _print_table(summaries: list) -> None:

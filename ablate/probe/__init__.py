@@ -2,11 +2,12 @@
 
 `probe_network` measures one network on one batch; `probe_unit`, `probe_model_config` and
 `probe_trial_config` repeat it over seeds; `probe_config` returns the summary scalars a sweep stores
-per trial; `write_probe_json` and `write_probe_page` store per-unit profiles.
+per trial; `probe_sweep` probes every network of a sweep; `write_probe_json` and `write_probe_page` store per-unit profiles.
 """
 
 from ablate.probe.page import render_probe_page, write_probe_page
 from ablate.probe.propagation import ProbeResult, probe_network
+from ablate.probe.sweep import probe_sweep
 from ablate.probe.variants import (
     PROBE_FILE_NAME,
     ProbeSummary,
@@ -26,6 +27,7 @@ __all__ = [
     "probe_config",
     "probe_model_config",
     "probe_network",
+    "probe_sweep",
     "probe_trial_config",
     "probe_unit",
     "render_probe_page",

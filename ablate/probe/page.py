@@ -1,21 +1,17 @@
-"""A self-contained HTML page of probe profiles: one line and one band per unit variant.
+"""The probe page: a table of summary scalars and per-unit profiles, one line and band per variant.
 
-The page embeds plotly.js once and opens offline. Every "http://" and "https://" in the bundle is
-written as "http:\\/\\/" and "https:\\/\\/", which JavaScript string, template and regex literals
-read as the same text, so the file contains no URL that a scanner or a strict offline check would
-follow. User strings reach the page only through `html.escape` or JSON with `<`, `>` and `&`
-escaped.
+The page is drawn by the dashboard's page writer (`ablate.dashboard.page.render_page`), so it opens
+offline with plotly.js inlined once, and user strings are escaped the same way as in the dashboard.
 """
 
 from __future__ import annotations
 
-import html
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from ablate.dashboard.page import Section, escape_html, render_page
 from ablate.probe.variants import ProbeSummary
 
 __all__ = ["render_probe_page", "write_probe_page"]
@@ -32,18 +28,6 @@ _PANELS = [
     ("coherence", "gradient coherence with stage's last unit", False),
     ("activation_rms", "activation RMS at unit input", True),
 ]
-
-
-def _plotly_js() -> str:
-    from plotly.offline import get_plotlyjs
-
-    return get_plotlyjs().replace("https://", "https:\\/\\/").replace("http://", "http:\\/\\/")
-
-
-def _script_json(value: object) -> str:
-    """Encode `value` as JSON that is safe inside a <script> element."""
-    text = json.dumps(value, allow_nan=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def _finite_or_none(values: np.ndarray) -> list[float | None]:
@@ -66,9 +50,9 @@ def _band_traces(summary: ProbeSummary, array_name: str, color_index: int, axis:
     upper = {**common, "y": _finite_or_none(values.max(axis=0)), "mode": "lines", "line": {"width": 0},
              "fill": "tonexty", "fillcolor": f"rgba({red},{green},{blue},0.2)", "showlegend": False,
              "hoverinfo": "skip"}  # fmt: skip
-    line = {**common, "y": _finite_or_none(centre), "mode": "lines", "name": html.escape(summary.label),
+    line = {**common, "y": _finite_or_none(centre), "mode": "lines", "name": escape_html(summary.label),
             "line": {"color": f"rgb({red},{green},{blue})", "width": 2}, "showlegend": axis == "",
-            "hovertemplate": f"unit %{{x}}: %{{y:.3g}}<extra>{html.escape(summary.label)}</extra>"}  # fmt: skip
+            "hovertemplate": f"unit %{{x}}: %{{y:.3g}}<extra>{escape_html(summary.label)}</extra>"}  # fmt: skip
     return [lower, upper, line]
 
 
@@ -107,41 +91,24 @@ def _summary_table(summaries: Sequence[ProbeSummary]) -> str:
         for name, digits in (("mean_coherence", 3), ("spread", 2), ("growth", 2)):
             mean, std = summary.mean_and_std(name)
             cells.append(f"{mean:.{digits}f} ± {std:.{digits}f}")
-        rows.append("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>")
+        rows.append("<tr>" + "".join(f"<td>{escape_html(cell)}</td>" for cell in cells) + "</tr>")
     return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def render_probe_page(summaries: Sequence[ProbeSummary], title: str = "Signal propagation at initialization") -> str:
     """Render the probe page: a table of summary scalars and per-unit profiles with bands over seeds."""
-    figure = _figure(summaries)
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{html.escape(title)}</title>
-<style>
-body {{ font-family: sans-serif; margin: 1.5em; }}
-table {{ border-collapse: collapse; margin-bottom: 1em; }}
-th, td {{ border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }}
-</style>
-<script>{_plotly_js()}</script>
-</head>
-<body>
-<h1>{html.escape(title)}</h1>
-<p>Per residual unit, at initialization, on one training batch per seed, with batch normalization in
-training mode: the RMS of the loss gradient at the unit's input, its cosine similarity with the
-gradient at the input of the last unit of the same stage, and the RMS of the unit's input. Lines are
-means over seeds (geometric on log axes); bands span the minimum and maximum over seeds. Spread is
-log10(max/min) of the gradient RMS over units; growth is the last unit's input RMS over the first's.</p>
-{_summary_table(summaries)}
-<div id="profiles"></div>
-<script>
-const figure = {_script_json(figure)};
-Plotly.newPlot("profiles", figure.data, figure.layout, {{"displaylogo": false, "responsive": true}});
-</script>
-</body>
-</html>
-"""
+    header = f"""<h1>{escape_html(title)}</h1>
+<p>Per residual unit, at initialization, on one training batch per seed, with batch normalization
+in training mode: the RMS of the loss gradient at the unit's input, its cosine similarity with the
+gradient at the input of the last unit of the same stage, and the RMS of the unit's input. Lines
+are means over seeds (geometric on log axes); bands span the minimum and maximum over seeds.
+Spread is log10(max/min) of the gradient RMS over units; growth is the last unit's input RMS over
+the first's.</p>"""
+    sections = [
+        Section("Summary (mean ± std over seeds)", html=_summary_table(summaries)),
+        Section("Per-unit profiles", figures=[_figure(summaries)]),
+    ]
+    return render_page(title, header, sections)
 
 
 def write_probe_page(path: str | Path, summaries: Sequence[ProbeSummary], title: str | None = None) -> Path:

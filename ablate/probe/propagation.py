@@ -138,7 +138,8 @@ def _summarize(
         reference = last_of_stage[stage]
         if gradients[index].shape != gradients[reference].shape:
             continue
-        coherence[index] = _cosine(gradients[index], gradients[reference])
+        # The reference unit compares with itself; 1 exactly rather than 1 up to rounding.
+        coherence[index] = 1.0 if index == reference else _cosine(gradients[index], gradients[reference])
         with_reference[index] = index != reference
 
     usable = with_reference & np.isfinite(coherence)

@@ -244,11 +244,9 @@ def probe_unit(
 
 
 def _as_trial_config(trial_config: Any) -> Any:
-    if isinstance(trial_config, Mapping):
-        from ablate.train import TrialConfig
+    from ablate.train import TrialConfig
 
-        return TrialConfig.model_validate(dict(trial_config))
-    return trial_config
+    return TrialConfig.coerce(trial_config)
 
 
 def probe_model_config(
