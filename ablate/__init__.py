@@ -27,6 +27,10 @@ _EXPORTS = {
     "count_parameters": "ablate.models",
     "count_weighted_layers": "ablate.models",
     "count_macs": "ablate.models",
+    # ablate.probe: signal and gradient propagation at initialization
+    "probe_network": "ablate.probe",
+    "probe_unit": "ablate.probe",
+    "probe_config": "ablate.probe",
 }
 
 __all__ = ["__version__", *_EXPORTS]

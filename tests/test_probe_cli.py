@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from ablate.cli import main
+
 
 def _run(*args: str, cwd=None) -> subprocess.CompletedProcess:
     # One intra-op thread: two threads on two busy shared cores are many times slower.
@@ -67,10 +69,21 @@ def test_probe_search_space_probes_each_network(tmp_path):
         (("original", "--depth", "20", "--output", "x.png"), "use a name ending in .html"),
     ],
 )
-def test_probe_bad_input_exits_2(tmp_path, args, message):
-    result = _run(*args, cwd=tmp_path)
+def test_probe_bad_input_message(tmp_path, monkeypatch, capsys, args, message):
+    # In-process, so the table of cases pays for one torch import; the exit code of the real
+    # command is checked below.
+    monkeypatch.chdir(tmp_path)
+    code = main(["probe", *args])
+
+    stderr = capsys.readouterr().err
+    assert code == 2
+    assert message in stderr
+    assert stderr.startswith("error: ")
+
+
+def test_probe_bad_input_exits_2(tmp_path):
+    result = _run("original", "--depth", "21", cwd=tmp_path)
 
     assert result.returncode == 2
-    assert message in result.stderr
+    assert "nearest valid depths: 20 or 26" in result.stderr
     assert "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: ")

@@ -71,8 +71,8 @@ def test_profile_has_one_row_per_seed():
     for rows in profile.values():
         assert len(rows) == 2
         assert all(len(row) == 6 for row in rows)  # depth 14 has two basic units per stage
-    # Each stage's last unit is its own reference; the first unit of stages 2 and 3 reads a tensor
-    # of another shape than the stage's last unit, so it has no coherence.
+    # Each stage's last unit is its own reference. The first unit of stages 2 and 3 reads a tensor
+    # of another shape than its stage's last unit, so it has no coherence.
     coherence = profile["coherence"][0]
     assert coherence[1:] == [1.0, None, 1.0, None, 1.0]
     assert 0 < coherence[0] < 1

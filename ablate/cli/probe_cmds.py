@@ -1,7 +1,7 @@
 """Commands of the probe group: `ablate probe`, signal propagation at initialization.
 
-`ablate probe UNIT... --depth N` probes preset names or spec texts; `ablate probe FILE.yaml`
-probes every cell of a search space's model grid. Both print mean ± std over seeds per variant and
+`ablate probe UNIT... --depth N` probes preset names or spec texts. `ablate probe FILE.yaml` probes
+each distinct network of a sweep's search space. Both print mean ± std over seeds per variant and
 can write an HTML page of the per-unit profiles.
 """
 
@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="preset names or unit spec texts (quote them), or one search-space YAML file",
     )
     parser.add_argument("--depth", type=int, help="network depth (required unless a YAML file is given)")
-    parser.add_argument("--block", choices=("basic", "bottleneck"), default="basic", help="weight layers per unit")
+    parser.add_argument("--block", choices=("basic", "bottleneck"), default="basic", help="weight layers of a unit: basic (3x3, 3x3) or bottleneck (1x1, 3x3, 1x1)")
     parser.add_argument("--dataset", default="digits", help="dataset whose training split gives the batches")
     parser.add_argument("--seeds", type=int, default=3, help="initializations per variant, seeds 0..K-1 (default 3)")
     parser.add_argument("--batch-size", type=int, default=128, help="images per probe batch (default 128)")

@@ -4,9 +4,9 @@ With identity shortcuts and nothing after the addition, x_L = x_l + sum_i F(x_i)
 gradient at a unit's input x_l contains the gradient at any deeper unit's input x_L unchanged (He
 et al. 2016, "Identity Mappings in Deep Residual Networks", eq. 5). A multiplicative shortcut or an
 op after the addition breaks that term, and the damage compounds with depth. `probe_network`
-measures this on one batch, before any training: per unit, the RMS of the unit's input, the RMS of
-the loss gradient at that input, and the cosine similarity between that gradient and the gradient
-at the input of the last unit of the same stage.
+measures this on one batch, before any training. Per unit it records the RMS of the unit's input
+and the RMS of the loss gradient at that input. It also records the cosine similarity between that
+gradient and the gradient at the input of the last unit of the same stage.
 """
 
 from __future__ import annotations
@@ -91,6 +91,8 @@ def probe_network(model: nn.Module, batch_x: torch.Tensor, batch_y: torch.Tensor
 
     handles = [unit.register_forward_pre_hook(capture(index)) for index, unit in enumerate(units)]
     was_training = model.training
+    # NOTE: the CUDA branch (forking the GPU generator) has not run in this repository's tests,
+    # which are CPU-only.
     devices = [batch_x.device] if batch_x.device.type == "cuda" else []
     try:
         model.train()

@@ -318,7 +318,8 @@ def probe_config(trial_config: Any, seeds: int | Sequence[int] = 3) -> dict[str,
     Returns:
         `probe_coherence` (mean gradient coherence), `probe_spread` (decades between the largest and
         the smallest per-unit gradient RMS) and `probe_growth` (activation RMS at the last unit's
-        input over that at the first unit's input).
+        input over that at the first unit's input). `probe_coherence` is NaN when no stage has
+        two units, because then no unit has a deeper reference in its stage.
     """
     return probe_trial_config(trial_config, seeds).scalars()
 
