@@ -120,4 +120,5 @@ def _print_table(summaries: list) -> None:
             f"{spread:>13}  {growth:>15}  {summary.seconds:>7.1f}"
         )
     seeds = summaries[0].seeds if summaries else []
-    print(f"mean ± std over {len(seeds)} seeds; spread in decades (log10 max/min gradient RMS)")
+    seed_word = "seed" if len(seeds) == 1 else "seeds"
+    print(f"mean ± std over {len(seeds)} {seed_word}; spread in decades (log10 max/min gradient RMS)")
