@@ -23,7 +23,7 @@ _SLOT_BREAK = "|"
 
 
 def _distinct_words(n_bn: int, n_relu: int, n_breaks: int) -> list[tuple[str, ...]]:
-    """Return every distinct arrangement of the multiset {bn x n_bn, relu x n_relu, | x n_breaks}."""
+    """Return every distinct arrangement of n_bn bn, n_relu relu and n_breaks slot breaks."""
     words: list[tuple[str, ...]] = [()]
     for _ in range(n_bn + n_relu + n_breaks):
         grown = []
@@ -58,7 +58,7 @@ def enumerate_units(
     no_post: bool = False,
     weight_layers: Sequence[str] | None = None,
 ) -> list[UnitSpec]:
-    """List every distinct unit with `n_bn` bn and `n_relu` relu ops placed around the weight layers.
+    """List every distinct unit with `n_bn` bn and `n_relu` relu ops around the weight layers.
 
     Args:
         n_bn: Number of `bn` ops to place.

@@ -42,7 +42,9 @@ class _Parser:
 
     # Low-level helpers ---------------------------------------------------------------------
 
-    def fail(self, reason: str, accepted: tuple[str, ...] = (), column: int | None = None) -> SpecError:
+    def fail(
+        self, reason: str, accepted: tuple[str, ...] = (), column: int | None = None
+    ) -> SpecError:
         return SpecError(self.text, self.pos if column is None else column, reason, accepted)
 
     def skip_space(self) -> None:
@@ -69,24 +71,31 @@ class _Parser:
             raise self.fail(f"expected {token!r}, found {self.describe_here()}", accepted)
         self.pos += len(token)
 
-    def number(self, what: str) -> float:
+    def number(self, subject: str) -> float:
         self.skip_space()
         match = _NUMBER.match(self.text, self.pos)
         if match is None:
-            raise self.fail(f"invalid number for {what}: found {self.describe_here()}", ("a number such as 0.5",))
+            raise self.fail(
+                f"invalid number for {subject}: found {self.describe_here()}",
+                ("a number such as 0.5",),
+            )
         value = float(match.group(0))
         if not math.isfinite(value):
-            raise self.fail(f"number {match.group(0)!r} for {what} is not finite", ("a finite number",))
+            raise self.fail(
+                f"number {match.group(0)!r} for {subject} is not finite", ("a finite number",)
+            )
         self.pos = match.end()
         return value + 0.0  # turns -0.0 into 0.0, so equal specs print equally
 
-    def probability(self, what: str) -> float:
+    def probability(self, subject: str) -> float:
         self.skip_space()
         column = self.pos
-        value = self.number(what)
+        value = self.number(subject)
         if not 0 <= value < 1:
             raise self.fail(
-                f"{what} probability must be in [0, 1), but got {value:g}", ("a number in [0, 1)",), column
+                f"{subject} probability must be in [0, 1), but got {value:g}",
+                ("a number in [0, 1)",),
+                column,
             )
         return value
 
@@ -130,11 +139,16 @@ class _Parser:
 
     def join(self) -> tuple[str, float | None]:
         if self.at_end():
-            raise self.fail("missing join: a unit needs '+' and a shortcut", ("-", "*number", *_JOIN_ACCEPTED))
+            raise self.fail(
+                "missing join: a unit needs '+' and a shortcut", ("-", "*number", *_JOIN_ACCEPTED)
+            )
         if self.peek("->"):
             raise self.fail("missing join before '->'", _JOIN_ACCEPTED)
         if not self.peek("+"):
-            raise self.fail(f"expected '-', '*' or a join, found {self.describe_here()}", ("-", "*number", *_JOIN_ACCEPTED))
+            raise self.fail(
+                f"expected '-', '*' or a join, found {self.describe_here()}",
+                ("-", "*number", *_JOIN_ACCEPTED),
+            )
         self.pos += 1
         for kind in ("gate", "sgate"):
             if self.peek(kind + "("):
@@ -156,7 +170,11 @@ class _Parser:
             kind = next((t for t in ("id", "conv1x1") if self._word_is(t)), None)
             if kind is None:
                 found = self.describe_here()
-                reason = "missing shortcut after the join" if self.at_end() else f"unknown shortcut {found}"
+                reason = (
+                    "missing shortcut after the join"
+                    if self.at_end()
+                    else f"unknown shortcut {found}"
+                )
                 raise self.fail(reason, _SHORTCUT_ACCEPTED)
             self.pos += len(kind)
         return kind, dropout, self.scale()
@@ -168,7 +186,9 @@ class _Parser:
     def unit(self) -> UnitSpec:
         branch = self.seq(_OP_ACCEPTED, "the residual branch")
         if not any(op.is_conv for _, op in branch):
-            raise self.fail("the residual branch has no conv", ("conv", "conv3x3", "conv1x1"), branch[0][0])
+            raise self.fail(
+                "the residual branch has no conv", ("conv", "conv3x3", "conv1x1"), branch[0][0]
+            )
         branch_scale = self.scale()
         join, gate_bias = self.join()
         shortcut, shortcut_dropout, shortcut_scale = self.shortcut()
@@ -179,10 +199,16 @@ class _Parser:
             post = self.seq(_POST_ACCEPTED, "the ops after '->'")
             for column, op in post:
                 if op.is_conv:
-                    raise self.fail("a conv after the join is not supported; put weight layers in the branch", _POST_ACCEPTED, column)
+                    raise self.fail(
+                        "a conv after the join is not supported; put weight layers in the branch",
+                        _POST_ACCEPTED,
+                        column,
+                    )
 
         if not self.at_end():
-            raise self.fail(f"unexpected trailing text {self.describe_here()}", ("->", "end of text"))
+            raise self.fail(
+                f"unexpected trailing text {self.describe_here()}", ("->", "end of text")
+            )
         return UnitSpec(
             branch=tuple(op for _, op in branch),
             branch_scale=branch_scale,
@@ -210,5 +236,7 @@ def parse_unit(text: str) -> UnitSpec:
     if isinstance(text, UnitSpec):
         return text
     if not isinstance(text, str):
-        raise SpecError(repr(text), 0, f"a unit spec must be a string, but got {type(text).__name__}")
+        raise SpecError(
+            repr(text), 0, f"a unit spec must be a string, but got {type(text).__name__}"
+        )
     return _Parser(text).unit()

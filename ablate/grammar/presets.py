@@ -19,7 +19,16 @@ from ablate.errors import AblateError, SpecError
 from ablate.grammar.parser import parse_unit
 from ablate.grammar.spec import UnitSpec, format_number
 
-__all__ = ["BLOCKS", "WEIGHT_LAYERS", "Preset", "Registry", "PRESETS", "list_presets", "preset", "resolve_unit"]
+__all__ = [
+    "BLOCKS",
+    "PRESETS",
+    "WEIGHT_LAYERS",
+    "Preset",
+    "Registry",
+    "list_presets",
+    "preset",
+    "resolve_unit",
+]
 
 BLOCKS = ("basic", "bottleneck")
 # Weight layers of one unit per block, in spec tokens.
@@ -75,7 +84,9 @@ class Preset:
     spec: UnitSpec
     description: str
     params: dict[str, float] = field(default_factory=dict, compare=False, hash=False)
-    build_text: Callable[..., str] | None = field(default=None, compare=False, hash=False, repr=False)
+    build_text: Callable[..., str] | None = field(
+        default=None, compare=False, hash=False, repr=False
+    )
 
 
 PRESETS: Registry[Preset] = Registry("preset")
@@ -95,9 +106,13 @@ def _full_preactivation_branch(convs: tuple[str, ...]) -> str:
     return "-".join(f"bn-relu-{conv}" for conv in convs)
 
 
-def _register(name: str, description: str, build: Callable[..., str], blocks: tuple[str, ...] = BLOCKS) -> None:
+def _register(
+    name: str, description: str, build: Callable[..., str], blocks: tuple[str, ...] = BLOCKS
+) -> None:
     defaults = {
-        key: param.default for key, param in inspect.signature(build).parameters.items() if key != "convs"
+        key: param.default
+        for key, param in inspect.signature(build).parameters.items()
+        if key != "convs"
     }
     for block in blocks:
         spec = parse_unit(build(WEIGHT_LAYERS[block], **defaults))
@@ -109,16 +124,31 @@ def _num(value: float) -> str:
 
 
 # Activation variants (the paper's Fig. 4 and Table 2; identity shortcuts).
-_register("original", "(a) original: W-BN-ReLU-W-BN, ReLU after the addition",
-          lambda convs: f"{_original_branch(convs)} + id -> relu")
-_register("bn_after_addition", "(b) BN after addition: W-BN-ReLU-W, BN-ReLU after the addition",
-          lambda convs: f"{_original_branch(convs, last_bn=False)} + id -> bn-relu")
-_register("relu_before_addition", "(c) ReLU before addition: W-BN-ReLU-W-BN-ReLU, nothing after",
-          lambda convs: f"{_original_branch(convs)}-relu + id")
-_register("relu_only_preactivation", "(d) ReLU-only pre-activation: ReLU-W-BN-ReLU-W-BN",
-          lambda convs: f"relu-{_original_branch(convs)} + id")
-_register("full_preactivation", "(e) full pre-activation: BN-ReLU-W-BN-ReLU-W",
-          lambda convs: f"{_full_preactivation_branch(convs)} + id")
+_register(
+    "original",
+    "(a) original: W-BN-ReLU-W-BN, ReLU after the addition",
+    lambda convs: f"{_original_branch(convs)} + id -> relu",
+)
+_register(
+    "bn_after_addition",
+    "(b) BN after addition: W-BN-ReLU-W, BN-ReLU after the addition",
+    lambda convs: f"{_original_branch(convs, last_bn=False)} + id -> bn-relu",
+)
+_register(
+    "relu_before_addition",
+    "(c) ReLU before addition: W-BN-ReLU-W-BN-ReLU, nothing after",
+    lambda convs: f"{_original_branch(convs)}-relu + id",
+)
+_register(
+    "relu_only_preactivation",
+    "(d) ReLU-only pre-activation: ReLU-W-BN-ReLU-W-BN",
+    lambda convs: f"relu-{_original_branch(convs)} + id",
+)
+_register(
+    "full_preactivation",
+    "(e) full pre-activation: BN-ReLU-W-BN-ReLU-W",
+    lambda convs: f"{_full_preactivation_branch(convs)} + id",
+)
 
 
 # Shortcut variants (the paper's Fig. 2 and Table 1; original branch, ReLU after the addition).
@@ -143,19 +173,34 @@ def _dropout_shortcut(convs: tuple[str, ...], p: float = 0.5) -> str:
 
 
 _register("constant_scaling", "constant scaling of both paths: 0.5*F + 0.5*x", _constant_scaling)
-_register("constant_scaling_shortcut_only", "constant scaling of the shortcut only: F + 0.5*x",
-          _constant_scaling_shortcut_only)
-_register("exclusive_gating", "exclusive gating: g*F + (1-g)*x, gate bias init -6", _exclusive_gating)
-_register("shortcut_only_gating", "shortcut-only gating: F + (1-g)*x, gate bias init -6", _shortcut_only_gating)
-_register("conv1x1_shortcut", "1x1 conv shortcut in every unit: F + conv1x1(x)",
-          lambda convs: f"{_original_branch(convs)} + conv1x1 -> relu")
+_register(
+    "constant_scaling_shortcut_only",
+    "constant scaling of the shortcut only: F + 0.5*x",
+    _constant_scaling_shortcut_only,
+)
+_register(
+    "exclusive_gating", "exclusive gating: g*F + (1-g)*x, gate bias init -6", _exclusive_gating
+)
+_register(
+    "shortcut_only_gating",
+    "shortcut-only gating: F + (1-g)*x, gate bias init -6",
+    _shortcut_only_gating,
+)
+_register(
+    "conv1x1_shortcut",
+    "1x1 conv shortcut in every unit: F + conv1x1(x)",
+    lambda convs: f"{_original_branch(convs)} + conv1x1 -> relu",
+)
 _register("dropout_shortcut", "dropout shortcut, ratio 0.5: F + dropout(x)", _dropout_shortcut)
 
 # One-layer unit (the paper's Table 3, "ResNet-110, one 3x3 conv per unit"): BN-ReLU-W, depth 3n+2.
 # NOTE: the paper has no bottleneck form of it; for `bottleneck` the single 3x3 conv maps the
 # input to the expanded width 4w.
-_register("one_layer_preactivation", "pre-activation unit with one 3x3 conv: BN-ReLU-W",
-          lambda convs: "bn-relu-conv + id")
+_register(
+    "one_layer_preactivation",
+    "pre-activation unit with one 3x3 conv: BN-ReLU-W",
+    lambda convs: "bn-relu-conv + id",
+)
 
 
 # Lookup ------------------------------------------------------------------------------------
@@ -194,7 +239,9 @@ def preset(name: str, block: str = "basic", **params: float) -> UnitSpec:
     _check_block(block)
     entry = PRESETS.get((name, block))
     if entry is None:
-        raise AblateError(f"unknown preset {name!r}{_did_you_mean(name)}; run `ablate presets` for the list")
+        raise AblateError(
+            f"unknown preset {name!r}{_did_you_mean(name)}; run `ablate presets` for the list"
+        )
     if not params:
         return entry.spec
     unknown = sorted(set(params) - set(entry.params))
@@ -232,7 +279,8 @@ def resolve_unit(unit: UnitSpec | str, block: str = "basic") -> tuple[UnitSpec, 
         word = unit.strip() if isinstance(unit, str) else ""
         if word.isidentifier() and exc.column == len(unit) - len(unit.lstrip()):
             raise AblateError(
-                f"unknown preset or unit {word!r}{_did_you_mean(word)}; presets: {', '.join(preset_names())}"
+                f"unknown preset or unit {word!r}{_did_you_mean(word)}; "
+                f"presets: {', '.join(preset_names())}"
             ) from None
         raise
     for entry in list_presets(block):

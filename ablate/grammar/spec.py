@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["Op", "UnitSpec", "format_number", "OP_KINDS", "JOINS", "SHORTCUTS"]
+__all__ = ["JOINS", "OP_KINDS", "SHORTCUTS", "Op", "UnitSpec", "format_number"]
 
 # Operation kinds of a sequence. `conv` in spec text is an alias of `conv3x3`.
 OP_KINDS = ("bn", "relu", "conv3x3", "conv1x1", "dropout")
@@ -46,7 +46,9 @@ class Op:
         if self.kind not in OP_KINDS:
             raise ValueError(f"op kind must be one of {', '.join(OP_KINDS)}, but got {self.kind!r}")
         if (self.kind == "dropout") != (self.p is not None):
-            raise ValueError(f"only a dropout op has a probability, but got {self.kind!r} with p={self.p!r}")
+            raise ValueError(
+                f"only a dropout op has a probability, but got {self.kind!r} with p={self.p!r}"
+            )
 
     @property
     def is_conv(self) -> bool:
@@ -103,12 +105,21 @@ class UnitSpec:
         if self.join not in JOINS:
             raise ValueError(f"join must be one of {', '.join(JOINS)}, but got {self.join!r}")
         if (self.join == "add") != (self.gate_bias is None):
-            raise ValueError(f"gate_bias must be set exactly for gated joins, but got {self.gate_bias!r}")
+            raise ValueError(
+                f"gate_bias must be set exactly for gated joins, but got {self.gate_bias!r}"
+            )
         if self.shortcut not in SHORTCUTS:
-            raise ValueError(f"shortcut must be one of {', '.join(SHORTCUTS)}, but got {self.shortcut!r}")
+            raise ValueError(
+                f"shortcut must be one of {', '.join(SHORTCUTS)}, but got {self.shortcut!r}"
+            )
         if (self.shortcut == "dropout") != (self.shortcut_dropout is not None):
             raise ValueError("shortcut_dropout must be set exactly for a dropout shortcut")
-        for value in (self.branch_scale, self.shortcut_scale, self.gate_bias, self.shortcut_dropout):
+        for value in (
+            self.branch_scale,
+            self.shortcut_scale,
+            self.gate_bias,
+            self.shortcut_dropout,
+        ):
             if value is not None and not math.isfinite(value):
                 raise ValueError(f"numbers in a unit spec must be finite, but got {value!r}")
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic_core.core_schema import ValidationInfo
 
 from ablate.errors import AblateError
-from ablate.grammar import resolve_unit
+from ablate.grammar import UnitSpec, resolve_unit
 from ablate.models.resnet import ResNet, build_model, units_per_stage
 
 __all__ = ["ModelConfig"]
@@ -31,7 +31,7 @@ class ModelConfig(BaseModel):
         gate_bn: Whether gate convs are followed by BN.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid")
 
     unit: str
     block: Literal["basic", "bottleneck"] = "basic"
@@ -72,6 +72,10 @@ class ModelConfig(BaseModel):
         except AblateError as exc:
             raise ValueError(str(exc)) from None
         return value
+
+    def resolve(self) -> tuple[UnitSpec, str | None]:
+        """Return the unit spec (its `str` is the canonical text) and its preset name or None."""
+        return resolve_unit(self.unit, self.block)
 
     def build(self, num_classes: int = 10, in_channels: int = 3) -> ResNet:
         """Build the network for a dataset with `num_classes` classes and `in_channels` channels."""

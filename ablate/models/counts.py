@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ablate.errors import AblateError
 from ablate.models.resnet import ResNet
 
-__all__ = ["count_parameters", "count_weighted_layers", "count_macs"]
+__all__ = ["count_macs", "count_macs_by_forward", "count_parameters", "count_weighted_layers"]
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
@@ -21,7 +22,7 @@ def count_weighted_layers(model: nn.Module) -> int:
     """Count the weighted layers that make up a network's depth.
 
     For a `ResNet` these are the stem conv, the convs of every residual branch and the
-    classifier; shortcut projections and gate convs are excluded, as in He et al.'s depth
+    classifier. Shortcut projections and gate convs are excluded, as in He et al.'s depth
     counts. For any other module, every conv and linear layer counts.
     """
     if not isinstance(model, ResNet):
@@ -36,12 +37,60 @@ def count_macs(model: nn.Module, input_size: Sequence[int] = (3, 32, 32)) -> int
     """Count the multiply-accumulate operations of conv and linear layers for one image.
 
     Every conv counts, shortcut projections and gates included. BN, activations and additions
-    are left out, as is customary for FLOP counts of CNNs.
+    are left out, as is customary for FLOP counts of CNNs. A `ResNet` is counted from its layer
+    shapes without running it; any other module by one forward pass with hooks.
 
     Args:
         model: The network.
         input_size: (channels, height, width) of one input image.
+
+    Raises:
+        AblateError: `input_size` does not match the network's input channels.
     """
+    if not isinstance(model, ResNet):
+        return count_macs_by_forward(model, input_size)
+    channels, height, width = input_size
+    stem = model.stem[0]
+    if channels != stem.in_channels:
+        raise AblateError(
+            f"input_size has {channels} channels, but the network takes {stem.in_channels}; "
+            "pass (channels, height, width) of the network's input"
+        )
+
+    total, height, width = _conv_macs(stem, height, width)
+    for unit in model.units:
+        branch_height, branch_width = height, width
+        for conv in _convs(unit.branch):
+            macs, branch_height, branch_width = _conv_macs(conv, branch_height, branch_width)
+            total += macs
+        side_paths = [unit.shortcut] + ([unit.gate] if unit.gate is not None else [])
+        total += sum(
+            _conv_macs(conv, height, width)[0] for path in side_paths for conv in _convs(path)
+        )
+        height, width = branch_height, branch_width
+    return total + model.fc.in_features * model.fc.out_features
+
+
+def _convs(module: nn.Module) -> list[nn.Conv2d]:
+    return [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+
+
+def _conv_macs(conv: nn.Conv2d, height: int, width: int) -> tuple[int, int, int]:
+    """Return the multiply-adds of `conv` on a height x width input, and its output size."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+    )
+    out_height = (height + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    out_width = (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    macs = out_height * out_width * conv.out_channels * (conv.in_channels // conv.groups) * kh * kw
+    return macs, out_height, out_width
+
+
+def count_macs_by_forward(model: nn.Module, input_size: Sequence[int] = (3, 32, 32)) -> int:
+    """Count conv and linear multiply-adds with hooks during one forward pass of a single image."""
     total = 0
 
     def count(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
@@ -52,7 +101,11 @@ def count_macs(model: nn.Module, input_size: Sequence[int] = (3, 32, 32)) -> int
         else:
             total += output[0].numel() * module.in_features
 
-    handles = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    handles = [
+        m.register_forward_hook(count)
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
     was_training = model.training
     parameter = next(model.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")

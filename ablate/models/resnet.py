@@ -4,10 +4,10 @@ Stem: one 3x3 conv at the first stage's width. Stages: n units each, widths 16/3
 (times 4 at the output of bottleneck units), stride 2 at the first unit of every stage but the
 first. Head: global average pooling and a linear classifier.
 
-Pre-activation rules, for units whose branch starts with ops before its first conv (the prefix):
-the stem is a bare conv, the first unit applies its prefix once and feeds it to both paths, and
-after the last unit the prefix ops are applied once more before pooling (the head activation).
-Otherwise the stem is conv-bn-relu and nothing precedes the pooling.
+Pre-activation rules apply to units whose branch starts with ops before its first conv (the
+prefix). Then the stem is a bare conv, and the first unit applies its prefix once and feeds it to
+both paths. After the last unit the prefix ops are applied once more before pooling (the head
+activation). Otherwise the stem is conv-bn-relu and nothing precedes the pooling.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ablate.errors import ConfigError
 from ablate.grammar import UnitSpec, resolve_unit
 from ablate.models.units import Gate, ResidualUnit, UnitOptions, make_op
 
-__all__ = ["ResNet", "DepthFormula", "depth_formula", "units_per_stage", "build_model", "EXPANSION"]
+__all__ = ["EXPANSION", "DepthFormula", "ResNet", "build_model", "depth_formula", "units_per_stage"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ _STRIDES = ("first_conv", "conv3x3")
 
 @dataclass(frozen=True)
 class DepthFormula:
-    """depth = 2 + num_stages * n * k: stem and classifier, plus k convs in each of n units per stage.
+    """depth = 2 + num_stages * n * k: stem, classifier, and k convs in each of n units per stage.
 
     Attributes:
         k: Convs per unit.
@@ -56,7 +56,7 @@ class DepthFormula:
         return f"{self.step}n+2"
 
     def is_valid(self, depth: int) -> bool:
-        """Whether `depth` is 2 + step * n for some n >= 1."""
+        """Check that `depth` is 2 + step * n for some n >= 1."""
         return depth >= 2 + self.step and (depth - 2) % self.step == 0
 
     def nearest_valid(self, depth: int) -> list[int]:
@@ -143,7 +143,9 @@ class ResNet(nn.Module):
             for index in range(n):
                 stride = 2 if stage > 0 and index == 0 else 1
                 shared = not units  # the network's first unit feeds its prefix to both paths
-                unit = ResidualUnit(spec, channels, width * expansion, width, stride, options, shared)
+                unit = ResidualUnit(
+                    spec, channels, width * expansion, width, stride, options, shared
+                )
                 units.append(unit)
                 self.stage_of_unit.append(stage)
                 channels = width * expansion
@@ -236,7 +238,9 @@ def build_model(
     _check_choice("shortcut_bn", shortcut_bn, ("auto", "always", "never"))
     _check_choice("gate_init", gate_init, ("he", "zeros"))
     if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
-        raise ConfigError(f"widths must be a non-empty list of positive integers, but got {list(widths)!r}")
+        raise ConfigError(
+            f"widths must be a non-empty list of positive integers, but got {list(widths)!r}"
+        )
     for name, value in (("num_classes", num_classes), ("in_channels", in_channels)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name} must be a positive integer, but got {value!r}")
@@ -259,5 +263,3 @@ def build_model(
 def _check_choice(name: str, value: object, accepted: tuple[str, ...]) -> None:
     if value not in accepted:
         raise ConfigError(f"{name} must be one of {', '.join(accepted)}, but got {value!r}")
-
-

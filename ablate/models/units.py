@@ -17,7 +17,7 @@ from torch import nn
 from ablate.errors import ConfigError
 from ablate.grammar import Op, UnitSpec
 
-__all__ = ["UnitOptions", "ResidualUnit", "ZeroPadShortcut", "ShortcutDropout", "Gate", "make_op"]
+__all__ = ["Gate", "ResidualUnit", "ShortcutDropout", "UnitOptions", "ZeroPadShortcut", "make_op"]
 
 Downsample = Literal["zero_pad", "projection"]
 StrideAt = Literal["first_conv", "conv3x3"]
@@ -30,9 +30,9 @@ class UnitOptions:
     """Network-wide settings of every unit, for the choices the unit spec leaves open.
 
     Attributes:
-        downsample: Shortcut where channels or resolution change and the spec's shortcut is `id`
-            or `dropout`: "zero_pad" (subsample, append zero channels; no parameters) or
-            "projection" (strided 1x1 conv).
+        downsample: Shortcut where channels or resolution change, for units whose spec shortcut
+            is `id` or `dropout`. "zero_pad" subsamples and appends zero channels, with no
+            parameters. "projection" is a strided 1x1 conv.
         stride_at: Which branch conv carries the stride: the first conv, or the first 3x3 conv.
             He et al.'s released code strides the first conv.
         dropout_rescale: Whether a dropout shortcut divides kept values by 1 - p during training
@@ -99,7 +99,9 @@ class ShortcutDropout(nn.Module):
 class Gate(nn.Module):
     """g = sigmoid(W_g x + b_g), per channel and position; W_g is a (strided) 1x1 conv."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, bias: float, init: str, bn: bool):
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int, bias: float, init: str, bn: bool
+    ):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, 1, stride, bias=not bn)
         self.bn = nn.BatchNorm2d(out_channels) if bn else None
@@ -107,7 +109,7 @@ class Gate(nn.Module):
         self.init = init
 
     def reset_parameters(self) -> None:
-        """Set W_g by `init` and the gate bias to its spec value (called after the network's init)."""
+        """Set W_g by `init` and the gate bias to its spec value; runs after the network's init."""
         if self.init == "zeros":
             nn.init.zeros_(self.conv.weight)
         else:
@@ -124,16 +126,33 @@ class Gate(nn.Module):
         return torch.sigmoid(z)
 
 
-def make_op(op: Op, channels: int) -> nn.Module:
-    """Build a non-conv op for a tensor with `channels` channels."""
+def make_op(op: Op, channels: int, inplace: bool = False) -> nn.Module:
+    """Build a non-conv op for a tensor with `channels` channels.
+
+    `inplace` lets a relu overwrite its input; pass it only when no other path reads that input.
+    """
     if op.kind == "bn":
         return nn.BatchNorm2d(channels)
     if op.kind == "relu":
-        # Not in place: hooks and the raw-input shortcut may still hold the input tensor.
-        return nn.ReLU()
+        return nn.ReLU(inplace=inplace)
     if op.kind == "dropout":
         return nn.Dropout(op.p)
     raise ValueError(f"make_op builds bn, relu and dropout ops, but got {op.kind!r}")
+
+
+def _build_ops(ops: tuple[Op, ...], channels: int, fresh_input: bool) -> list[nn.Module]:
+    """Build a run of non-conv ops.
+
+    A relu works in place when its input is read by nothing else and not saved for backward: a
+    bn's output, or the run's input when `fresh_input`. A relu's own output is saved by autograd,
+    so a second relu in a row is not in place.
+    """
+    modules = []
+    fresh = fresh_input
+    for op in ops:
+        modules.append(make_op(op, channels, inplace=fresh and op.kind == "relu"))
+        fresh = op.kind == "bn"
+    return modules
 
 
 def _stride_index(spec: UnitSpec, stride_at: str) -> int:
@@ -148,11 +167,12 @@ def _stride_index(spec: UnitSpec, stride_at: str) -> int:
 class ResidualUnit(nn.Module):
     """y = post(join(scale_F * F(a), scale_h * h(s))), with a = prefix(x).
 
-    The prefix is the branch's ops before its first conv (its pre-activation). The shortcut h
-    reads the raw input x when it is an identity or zero-padding shortcut, and the pre-activated
-    input a when it is a 1x1 conv (projection or `conv1x1` shortcut) or when `shared_prefix` is
-    set (the first unit of a pre-activation network, whose both paths read the activated stem).
-    A gate reads the same tensor as the shortcut.
+    The prefix is the branch's ops before its first conv (its pre-activation). An identity or
+    zero-padding shortcut h reads the raw input x, so pre-activation networks keep a clean
+    identity path. A 1x1 conv shortcut (projection or `conv1x1`) reads the pre-activated input a.
+    With `shared_prefix` (the first unit of a pre-activation network) every shortcut reads a.
+    A gate reads the same tensor as the shortcut. He et al. gate only post-activation units,
+    where that is x; for pre-activated units this choice is ours.
 
     Args:
         spec: The unit.
@@ -182,16 +202,25 @@ class ResidualUnit(nn.Module):
         self.stride = stride
 
         # Residual branch: prefix ops, then convs with their ops.
-        self.prefix = nn.Sequential(*(make_op(op, in_channels) for op in spec.prefix)) if spec.prefix else None
+        # The prefix must not overwrite x, which the identity shortcut still reads.
+        self.prefix = (
+            nn.Sequential(*_build_ops(spec.prefix, in_channels, False)) if spec.prefix else None
+        )
         layers: list[nn.Module] = []
         channels = in_channels
         stride_conv = _stride_index(spec, options.stride_at)
         n_convs = spec.num_convs
         conv_index = 0
-        for op in spec.body:
-            if not op.is_conv:
-                layers.append(make_op(op, channels))
+        run: list[Op] = []
+        for op in (*spec.body, None):
+            if op is not None and not op.is_conv:
+                run.append(op)
                 continue
+            # Ops after a conv read only the conv's output, so their relus may work in place.
+            layers += _build_ops(tuple(run), channels, fresh_input=True)
+            run = []
+            if op is None:
+                break
             width = out_channels if conv_index == n_convs - 1 else inner_channels
             conv_stride = stride if conv_index == stride_conv else 1
             k = op.kernel_size
@@ -210,12 +239,22 @@ class ResidualUnit(nn.Module):
         self.exclusive_gate = spec.join == "gate"
         self.gate = None
         if spec.join != "add":
-            self.gate = Gate(in_channels, out_channels, stride, spec.gate_bias, options.gate_init, options.gate_bn)
-        self.post = nn.Sequential(*(make_op(op, out_channels) for op in spec.post)) if spec.post else None
+            self.gate = Gate(
+                in_channels,
+                out_channels,
+                stride,
+                spec.gate_bias,
+                options.gate_init,
+                options.gate_bn,
+            )
+        # The join returns a new tensor, so the ops after it may work in place.
+        self.post = nn.Sequential(*_build_ops(spec.post, out_channels, True)) if spec.post else None
 
     def _build_shortcut(self, spec: UnitSpec, options: UnitOptions) -> tuple[nn.Module, bool]:
         """Return the shortcut module and whether it is a 1x1 conv."""
-        bn = options.shortcut_bn == "always" or (options.shortcut_bn == "auto" and not spec.is_preactivation)
+        bn = options.shortcut_bn == "always" or (
+            options.shortcut_bn == "auto" and not spec.is_preactivation
+        )
         reshapes = self.in_channels != self.out_channels or self.stride != 1
         is_conv = spec.shortcut == "conv1x1" or (reshapes and options.downsample == "projection")
 
@@ -226,7 +265,8 @@ class ResidualUnit(nn.Module):
             extra = self.out_channels - self.in_channels
             if extra < 0:
                 raise ConfigError(
-                    f"zero_pad shortcuts cannot reduce channels ({self.in_channels} -> {self.out_channels}); "
+                    "zero_pad shortcuts cannot reduce channels "
+                    f"({self.in_channels} -> {self.out_channels}); "
                     "use downsample: projection or non-decreasing widths"
                 )
             layers = [ZeroPadShortcut(self.stride, extra)]
