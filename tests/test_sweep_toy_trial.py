@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 # Base test error of each toy unit: well separated so that the median pruner has a clear order.
-UNIT_ERRORS = {"a": 10.0, "b": 20.0, "c": 30.0, "d": 40.0, "e": 50.0}
+UNIT_ERRORS = {"a": 10.0, "b": 20.0, "c": 30.0, "d": 40.0, "e": 50.0, "fail": 5.0, "nan": 5.0}
 
 
 class _Strict(BaseModel):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +81,7 @@ class StudyBridge:
         self._study: optuna.Study | None = None
         self._optuna_ids: dict[str, int] = {}
         self.known_ray_ids: set[str] = set()
+        self.finished_before_restore: set[str] = set()
         self.pruned: set[str] = set()
         self.errors: dict[str, str] = {}
 
@@ -273,6 +275,20 @@ class OptunaPruningScheduler(FIFOScheduler):
         # Ray's snapshot and telling the study.
         if trial.status in (RayTrial.TERMINATED, RayTrial.ERROR):
             self.bridge.finish(trial.trial_id, trial.last_result, trial.status == RayTrial.ERROR)
+            return
+        # A trial restored as unfinished whose Optuna trial is finished: the trial ended after Ray's
+        # last snapshot. It must not train again; `choose_trial_to_run` stops it instead.
+        frozen = self.bridge.frozen_trial(trial.trial_id)
+        if frozen is not None and frozen.state.is_finished():
+            self.bridge.finished_before_restore.add(trial.trial_id)
+
+    def choose_trial_to_run(self, tune_controller: Any) -> RayTrial | None:
+        for trial in list(tune_controller.get_trials()):
+            if trial.status == RayTrial.PENDING and trial.trial_id in self.bridge.finished_before_restore:
+                logger.info("Ray trial %s finished before the interrupt; not running it again", trial.trial_id)
+                self.bridge.finished_before_restore.discard(trial.trial_id)
+                tune_controller.stop_trial(trial)
+        return super().choose_trial_to_run(tune_controller)
 
     def on_trial_error(self, tune_controller: Any, trial: RayTrial) -> None:
         self.bridge.errors[trial.trial_id] = _error_text(trial)
@@ -310,10 +326,10 @@ class OptunaPruningScheduler(FIFOScheduler):
 
 def _error_text(trial: RayTrial) -> str:
     """Return the last line of a failed Ray trial's error, such as `RuntimeError: boom`."""
-    try:
-        error = trial.get_error()
-    except Exception:  # noqa: BLE001 - a missing error file must not stop the sweep
-        error = None
-    text = str(error or "")
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    text = ""
+    # The local error file is written before the scheduler hears of the error; storage may lag.
+    if trial.error_file and os.path.exists(trial.error_file):
+        with open(trial.error_file, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("Failure #")]
     return lines[-1] if lines else "the trial raised an error"

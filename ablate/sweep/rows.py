@@ -36,11 +36,14 @@ def unit_identity(model: Mapping[str, Any]) -> tuple[str | None, str | None]:
     unit = model.get("unit")
     if unit is None:
         return None, None
+    from ablate.errors import AblateError
+    from ablate.grammar import resolve_unit
+
     try:
-        from ablate.grammar import resolve_unit
-    except ImportError:
+        spec, preset = resolve_unit(str(unit), block=model.get("block", "basic"))
+    except AblateError:
+        # Only a trial function other than ablate's trainer accepts units outside the grammar.
         return str(unit), None
-    spec, preset = resolve_unit(str(unit), block=model.get("block", "basic"))
     return str(spec), preset
 
 

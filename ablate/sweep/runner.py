@@ -112,8 +112,6 @@ def _init_ray(plan: SweepPlan, verbose: bool, num_cpus: int | None) -> bool:
     if ray.is_initialized():
         return False
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    # Each epoch checkpoints, which triggers snapshots often by design: that is what makes resume lossless.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     address = plan.config.ray.address or os.environ.get("RAY_ADDRESS")
     if address:
         logger.info("joining the Ray cluster at %s", address)
@@ -147,6 +145,7 @@ class SweepRecorder:
         self._t0 = time.monotonic()
         self._last_progress = 0.0
         self._running: set[str] = set()
+        self._reported: set[str] = set()
 
     def __getstate__(self) -> dict[str, Any]:
         return {"bridge": self.bridge, "progress": self.progress}
@@ -195,6 +194,7 @@ class SweepRecorder:
 
         entry = {k: v for k, v in result.items() if k not in RAY_RESULT_KEYS or k == "trial_id"}
         entry["trial_id"] = trial_id
+        self._reported.add(trial_id)
         self.reports.setdefault(trial_id, []).append(entry)
         self._append(entry)
 
@@ -202,6 +202,9 @@ class SweepRecorder:
         from ablate.sweep.rows import build_row, epoch_rows
 
         self._running.discard(trial_id)
+        if trial_id not in self._reported and trial_id in self.writer.trial_ids:
+            # Recorded before an interrupt and stopped on resume without training again.
+            return
         frozen = self.bridge.frozen_trial(trial_id)
         status, error = _status_of(frozen)
         epochs = epoch_rows([{k: v for k, v in r.items() if k != "trial_id"} for r in self.reports.get(trial_id, [])])
@@ -345,6 +348,9 @@ def run_sweep(
             changed since the run started (with `resume`).
     """
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Each epoch checkpoints, so Ray snapshots the experiment often by design: that is what makes
+    # resume lossless, and Ray's warning about it would repeat every few seconds.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     from ray import tune
 
     from ablate.sweep.bridge import OptunaPruningScheduler, OptunaSearcher, StudyBridge
