@@ -31,6 +31,11 @@ _EXPORTS = {
     "probe_network": "ablate.probe",
     "probe_unit": "ablate.probe",
     "probe_config": "ablate.probe",
+    # ablate.results and ablate.dashboard
+    "Results": "ablate.results",
+    "ResultsWriter": "ablate.results",
+    "load_results": "ablate.results",
+    "write_dashboard": "ablate.dashboard",
 }
 
 __all__ = ["__version__", *_EXPORTS]

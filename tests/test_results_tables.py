@@ -144,3 +144,11 @@ def test_results_import_avoids_torch_ray_plotly():
             "print(sorted(m for m in ('torch', 'ray', 'plotly', 'optuna') if m in sys.modules))")
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy(), check=True)
     assert output.stdout.strip() == "[]"
+
+
+def test_load_results_exported_from_package(tmp_path: Path):
+    import ablate
+
+    ResultsWriter(tmp_path).record_trial(_row("a"), _epochs(1))
+    assert ablate.load_results(tmp_path).trials["trial_id"].tolist() == ["a"]
+    assert ablate.write_dashboard.__module__ == "ablate.dashboard.build"

@@ -1,10 +1,10 @@
 """`write_dashboard`: build `dashboard.html` for one sweep's results directory.
 
-The page has, in order: a header (name, description, dates, versions, machines, trials by
-status, compute used), the leaderboard, the objective's distribution per variant, learning
-curves, a pruning view, hyperparameter views (when the sweep has non-grid dimensions), the
-paper overlay (when the config's `reference` names a table of He et al. 2016) and a probe
-section (when trials carry `probe_*` columns or the directory holds `probe.json`).
+The page opens with a header: name, description, dates, versions, machines, trials by status
+and compute used. Then come the leaderboard, the objective's distribution per variant, learning
+curves and a pruning view. Three sections appear only when they have data: hyperparameter views
+(the sweep has non-grid dimensions), the paper overlay (the config's `reference` names a table
+of He et al. 2016) and the probe (trials carry `probe_*` columns or `probe.json` exists).
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def leaderboard_html(board: pd.DataFrame, baseline: str | None) -> str:
     has_paper = "paper_value" in board.columns
     headers = ["#", "unit", "preset", "parameters", "weights", "multiply-adds", "n", "median",
                "mean ± std", "95% CI of mean", "min–max", "pruned / diverged / error",
-               f"Δ mean vs baseline [95% CI]"]
+               "Δ mean vs baseline [95% CI]"]
     if has_paper:
         headers.insert(8, "paper")
     params = [c for c in board.columns if c.startswith("param.") and c not in _SHOWN_PARAMS]
@@ -250,7 +250,7 @@ def write_dashboard(results_dir: str | Path, baseline: str | None = None) -> Pat
         baseline: Variant label or preset name to compare against; see `choose_baseline`.
 
     Raises:
-        AblateError: When the directory holds no trials table yet, or `baseline` matches nothing.
+        AblateError: When the directory contains no trials table yet, or `baseline` matches nothing.
     """
     results = load_results(results_dir)
     if results.trials.empty:

@@ -50,7 +50,7 @@ PROBE_FILE = "probe.json"
 """Per-unit probe profiles in a results directory, written by the probe.
 
 Format: a JSON object mapping a variant label (the `variant` column of `trials.parquet`) to an
-object with the keys of `PROBE_PROFILE_KEYS`; each holds one list per probe seed, and each of
+object with the keys of `PROBE_PROFILE_KEYS`. Each key maps to one list per probe seed, and each of
 those one number per residual unit, input side first::
 
     {"unit=bn-relu-conv-bn-relu-conv + id, depth=110":
@@ -157,8 +157,8 @@ def curve_data(trials: pd.DataFrame, epochs: pd.DataFrame, metric: str) -> pd.Da
     """Return the per-variant median, min and max of one metric at every epoch.
 
     Trials of every status but `error` contribute the epochs they ran. At each epoch the
-    statistics are over the trials whose value there is finite; an epoch where none is finite
-    has NaN statistics (a gap in the drawn line). Each variant has a row for every epoch from 1
+    statistics are over the trials whose value there is finite. An epoch where none is finite
+    has NaN statistics, drawn as a gap in the line. Each variant has a row for every epoch from 1
     to its last, so a missing epoch is a gap rather than a bridge.
 
     Returns:

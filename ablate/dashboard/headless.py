@@ -190,7 +190,7 @@ def check_page(
 ) -> PageReport:
     """Open `page` from a file:// URL in headless Chromium and report what rendered.
 
-    Waits until every figure container holds a rendered SVG or `timeout` passes, then
+    Waits until every figure container contains a rendered SVG or `timeout` passes, then
     optionally saves a full-page screenshot.
 
     Raises:

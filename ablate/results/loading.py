@@ -103,7 +103,7 @@ def load_results(path: str | Path) -> Results:
         A `Results` with every trial that has finished so far.
 
     Raises:
-        AblateError: When the directory does not exist or holds no trials table yet.
+        AblateError: When the directory does not exist or contains no trials table yet.
     """
     path = Path(path)
     trials, epochs = read_tables(path)

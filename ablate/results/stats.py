@@ -1,13 +1,13 @@
 """Statistics across seeds: per-variant summaries and paired comparisons against a baseline.
 
 A variant is a trial's every parameter except the seed. Its label is the `variant` column of
-`trials.parquet`; tables without one fall back to the `param.*` columns (all but `param.seed`),
+`trials.parquet`. Tables without one fall back to the `param.*` columns (all but `param.seed`),
 then to `unit`, `block` and `depth`.
 
 Which trials count: the objective statistics (n, median, mean, std, min, max, confidence interval)
 use completed trials with a finite objective only. A pruned trial stopped early, so its objective
 is a partial value from an earlier epoch, and a diverged trial's objective comes from its last
-finite epoch, or is NaN; mixing either with completed runs would bias the distribution. Pruned,
+finite epoch, or is NaN. Mixing either with completed runs would bias the distribution. Pruned,
 diverged and failed (`error`) trials are counted in their own columns instead.
 """
 
@@ -181,7 +181,7 @@ def paired_difference(
 
     The interval is mean ± t(confidence, n-1) · s / sqrt(n). The Wilcoxon signed-rank test
     (scipy, two-sided) runs when there are at least `MIN_WILCOXON_PAIRS` pairs; otherwise
-    `p_value` is NaN and `note` says why.
+    `p_value` is NaN and `note` gives the reason.
     """
     from scipy import stats
 

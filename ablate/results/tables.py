@@ -56,7 +56,7 @@ def _package_version(name: str) -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def _git_revision() -> str | None:
-    """Return the commit of the checkout that holds this package, `+dirty` when it has changes."""
+    """Return the commit of the checkout that contains this package, `+dirty` when it has changes."""
     source_dir = Path(__file__).resolve().parent
     try:
         revision = subprocess.run(
