@@ -124,3 +124,15 @@ def test_probe_batch_is_normalized_and_seeded():
 def test_bad_batch_size_raises():
     with pytest.raises(AblateError, match="use 1 to 1437"):
         load_probe_batch("digits", 0, seed=0)
+
+
+def test_band_outline_skips_gaps():
+    from ablate.probe.page import _band_outline
+
+    units = np.array([1, 2, 3, 4])
+    lower = np.array([0.1, 0.2, math.nan, 0.4])
+    upper = np.array([0.5, 0.6, math.nan, 0.8])
+    xs, ys = _band_outline(units, lower, upper)
+
+    assert xs == [1, 2, 2, 1, None, 4, 4, None]
+    assert ys == [0.5, 0.6, 0.2, 0.1, None, 0.8, 0.4, None]

@@ -34,26 +34,50 @@ def _finite_or_none(values: np.ndarray) -> list[float | None]:
     return [float(value) if np.isfinite(value) else None for value in values]
 
 
+def _band_outline(units: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[list, list]:
+    """Return the outline of the min-max band, one closed polygon per run of finite units.
+
+    Polygons are separated by None, so that a `fill="toself"` trace leaves the gaps unfilled.
+    """
+    xs: list = []
+    ys: list = []
+    finite = np.isfinite(lower) & np.isfinite(upper)
+    start = 0
+    while start < len(units):
+        if not finite[start]:
+            start += 1
+            continue
+        stop = start
+        while stop < len(units) and finite[stop]:
+            stop += 1
+        run = slice(start, stop)
+        xs += units[run].tolist() + units[run][::-1].tolist() + [None]
+        ys += upper[run].tolist() + lower[run][::-1].tolist() + [None]
+        start = stop
+    return xs, ys
+
+
 def _band_traces(summary: ProbeSummary, array_name: str, color_index: int, axis: str, log: bool) -> list[dict]:
-    """Build the lower edge, the filled upper edge (min and max over seeds) and the centre line."""
+    """Build the band (min to max over seeds) and the centre line of one variant in one panel."""
     values = summary.per_unit(array_name)
     units = np.arange(1, values.shape[1] + 1)
-    keep = np.isfinite(values).all(axis=0)
-    values, units = values[:, keep], units[keep]
+    # Units without a value in some seed (no coherence at a stage's first unit) become gaps, so no
+    # line or band joins two stages.
+    values = np.where(np.isfinite(values).all(axis=0), values, np.nan)
     # A log axis shows the geometric mean; a linear one the arithmetic mean.
-    centre = np.exp(np.log(values).mean(axis=0)) if log else values.mean(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = np.exp(np.log(values).mean(axis=0)) if log else values.mean(axis=0)
     red, green, blue = _PALETTE[color_index % len(_PALETTE)]
-    group = f"variant{color_index}"
-    common = {"x": units.tolist(), "xaxis": f"x{axis}", "yaxis": f"y{axis}", "legendgroup": group}
-    lower = {**common, "y": _finite_or_none(values.min(axis=0)), "mode": "lines", "line": {"width": 0},
-             "showlegend": False, "hoverinfo": "skip"}  # fmt: skip
-    upper = {**common, "y": _finite_or_none(values.max(axis=0)), "mode": "lines", "line": {"width": 0},
-             "fill": "tonexty", "fillcolor": f"rgba({red},{green},{blue},0.2)", "showlegend": False,
-             "hoverinfo": "skip"}  # fmt: skip
-    line = {**common, "y": _finite_or_none(centre), "mode": "lines", "name": escape_html(summary.label),
-            "line": {"color": f"rgb({red},{green},{blue})", "width": 2}, "showlegend": axis == "",
+    axes = {"xaxis": f"x{axis}", "yaxis": f"y{axis}", "legendgroup": f"variant{color_index}"}
+
+    band_x, band_y = _band_outline(units, values.min(axis=0), values.max(axis=0))
+    band = {**axes, "x": band_x, "y": band_y, "mode": "lines", "line": {"width": 0}, "fill": "toself",
+            "fillcolor": f"rgba({red},{green},{blue},0.2)", "showlegend": False, "hoverinfo": "skip"}  # fmt: skip
+    line = {**axes, "x": units.tolist(), "y": _finite_or_none(centre), "mode": "lines",
+            "name": escape_html(summary.label), "line": {"color": f"rgb({red},{green},{blue})", "width": 2},
+            "showlegend": axis == "",
             "hovertemplate": f"unit %{{x}}: %{{y:.3g}}<extra>{escape_html(summary.label)}</extra>"}  # fmt: skip
-    return [lower, upper, line]
+    return [band, line]
 
 
 def _figure(summaries: Sequence[ProbeSummary]) -> dict:
