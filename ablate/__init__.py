@@ -15,11 +15,6 @@ _EXPORTS = {
     "AblateError": "ablate.errors",
     "ConfigError": "ablate.errors",
     "SpecError": "ablate.errors",
-    # ablate.results and ablate.dashboard
-    "Results": "ablate.results",
-    "ResultsWriter": "ablate.results",
-    "load_results": "ablate.results",
-    "write_dashboard": "ablate.dashboard",
     # ablate.grammar and ablate.models: unit specs, presets, networks and their counts
     "UnitSpec": "ablate.grammar",
     "parse_unit": "ablate.grammar",
@@ -36,6 +31,15 @@ _EXPORTS = {
     "load_sweep": "ablate.sweep",
     "run_sweep": "ablate.sweep",
     "SweepPlan": "ablate.sweep",
+    # ablate.results and ablate.dashboard
+    "Results": "ablate.results",
+    "ResultsWriter": "ablate.results",
+    "load_results": "ablate.results",
+    "write_dashboard": "ablate.dashboard",
+    # ablate.probe: signal and gradient propagation at initialization
+    "probe_network": "ablate.probe",
+    "probe_unit": "ablate.probe",
+    "probe_config": "ablate.probe",
 }
 
 __all__ = ["__version__", *_EXPORTS]

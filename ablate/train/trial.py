@@ -6,7 +6,6 @@ seeds every generator, loads the dataset onto the device, builds the network and
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -136,11 +135,8 @@ def run_trial(
 
     seed_everything(config.seed)
     model = config.model.build(num_classes=splits.num_classes, in_channels=splits.image_shape[0]).to(device)
-    # Counting MACs runs the model once; the snapshot keeps BN statistics and weights unchanged.
-    snapshot = copy.deepcopy(model.state_dict())
+    # count_macs runs one forward pass in eval mode, which changes no state and draws no numbers.
     macs = int(count_macs(model, input_size=splits.image_shape))
-    model.load_state_dict(snapshot)
-    seed_everything(config.seed)
 
     return fit(
         model,
