@@ -12,7 +12,12 @@ from typing import Any
 
 from ablate.probe.variants import ProbeSummary, probe_model_config
 
-__all__ = ["probe_sweep"]
+__all__ = ["network_key", "probe_sweep"]
+
+
+def network_key(trial: Any) -> str:
+    """Return the key of a trial config's network: its model and data settings, which alone shape a probe."""
+    return trial.model.model_dump_json() + trial.data.model_dump_json()
 
 
 def _model_settings(trial: Any) -> dict[str, Any]:
@@ -52,8 +57,7 @@ def probe_sweep(
     """
     distinct: dict[str, Any] = {}
     for trial in plan.trial_configs:
-        key = trial.model.model_dump_json() + trial.data.model_dump_json()
-        distinct.setdefault(key, trial)
+        distinct.setdefault(network_key(trial), trial)
     trials = list(distinct.values())
     return [
         probe_model_config(trial.model, data=trial.data, seeds=seeds, batch_size=batch_size, device=device, label=label)

@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 REPORTS_FILE = "reports.jsonl"
 CONFIG_FILE = "config.yaml"
 EXPERIMENT_NAME = "sweep"
+# Initializations the probe averages over for `probe: true` (network seeds 0, 1, 2).
+PROBE_SEEDS = 3
 # Keys that may change between a run and its resume: where Ray runs, not what the sweep computes.
 _RESUMABLE_KEYS = ("ray", "max_concurrent_trials", "description")
 
@@ -286,19 +288,35 @@ def _trial_epochs(config: dict[str, Any]) -> int | None:
     return epochs if isinstance(epochs, int) else None
 
 
+# Probe summary scalars by network (see `ablate.probe.network_key`), filled before training starts
+# and, for networks a sampler drew, when their first trial finishes.
+_PROBE_SCALARS: dict[str, dict[str, float]] = {}
+
+
+def _probe_networks(plan: SweepPlan) -> None:
+    """Probe every planned network over `PROBE_SEEDS` initializations and write `probe.json`."""
+    from ablate.probe import probe_sweep, write_probe_json
+    from ablate.probe.sweep import network_key
+
+    summaries = probe_sweep(plan, PROBE_SEEDS)
+    networks = dict.fromkeys(network_key(trial) for trial in plan.trial_configs)
+    for key, summary in zip(networks, summaries):
+        _PROBE_SCALARS[key] = summary.scalars()
+    write_probe_json(plan.results_dir, summaries)
+
+
 def _probe_columns(plan: SweepPlan, config: dict[str, Any]) -> dict[str, Any]:
     if not plan.config.probe:
         return {}
-    try:
-        from ablate.probe import probe_config
-    except ImportError:
-        # TODO: `ablate.probe.probe_config` is not in this checkout yet; probe columns stay absent.
-        logger.warning("probe: true, but ablate.probe.probe_config is not available; no probe columns")
-        return {}
+    from ablate.probe import probe_config
+    from ablate.probe.sweep import network_key
     from ablate.train import TrialConfig
 
-    values = probe_config(TrialConfig.model_validate(config["trial"]), [config["trial"].get("seed", 0)])
-    return {f"probe_{key}" if not str(key).startswith("probe_") else key: value for key, value in values.items()}
+    trial = TrialConfig.model_validate(config["trial"])
+    key = network_key(trial)
+    if key not in _PROBE_SCALARS:
+        _PROBE_SCALARS[key] = probe_config(trial, PROBE_SEEDS)
+    return dict(_PROBE_SCALARS[key])
 
 
 def _refresh_dashboard(results_dir: Path) -> None:
@@ -370,6 +388,10 @@ def run_sweep(
 
     bridge = StudyBridge(plan, trial_function)
     bridge.study  # noqa: B018 - creates study.db before Ray starts
+    if plan.config.probe:
+        # The probe measures each network at initialization, before any trial trains it, so the
+        # dashboard can show why a unit fails next to its results.
+        _probe_networks(plan)
     started_ray = _init_ray(plan, verbose, num_cpus)
     try:
         resources = {"cpu": plan.config.resources.cpu, "gpu": plan.config.resources.gpu}
