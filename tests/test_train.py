@@ -107,7 +107,8 @@ def test_evaluation_keeps_bn_statistics():
     before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     test_loader = DeviceLoader(splits.test, 100, mean=splits.mean, std=splits.std)
     loss, error = evaluate(model, model, test_loader, lambda: torch.autocast("cpu", enabled=False))
-    assert math.isfinite(loss) and 0 <= error <= 100
+    assert math.isfinite(loss)
+    assert 0 <= error <= 100
     assert model.training
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, before[name]), name

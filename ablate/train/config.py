@@ -88,9 +88,10 @@ class TrainConfig(BaseModel):
         compile: Run the model through `torch.compile`.
         eval_batch_size: Batch size for validation and test evaluation.
         max_train_loss: Mean training loss above which the trial counts as diverged, like a
-            non-finite loss. With BN, a run at a far too high learning rate often keeps finite
-            but huge losses (1e9 and more) instead of overflowing; the default of 1000 nats lies
-            far above the loss of a uniform guess, ln(num_classes). None checks finiteness only.
+            non-finite loss. With BN, a run at a far too high learning rate often has finite but
+            huge losses (1e9 and more on digits at lr 50) instead of overflowing. The default of
+            1000 nats is far above the loss of a uniform guess, ln(num_classes). None checks
+            finiteness only.
     """
 
     model_config = ConfigDict(extra="forbid")

@@ -2,9 +2,8 @@
 
 The protocol follows He et al. 2016, "Identity Mappings in Deep Residual Networks" (SGD with
 momentum, weight decay, step schedule with a constant warm-up; see `ablate.train.config`). The
-loop is written for low per-iteration overhead: loss and error counts are summed on the device
-and read back once per epoch (plus one finiteness check every `DIVERGENCE_CHECK_INTERVAL`
-iterations), so a GPU never waits on the host inside an epoch.
+loop keeps per-iteration overhead low. Loss and error counts are summed on the device and read
+back once per epoch, plus one finiteness check every `DIVERGENCE_CHECK_INTERVAL` iterations.
 
 A trial counts as diverged when its mean training loss turns non-finite or exceeds
 `TrainConfig.max_train_loss`; its last report then repeats the last finite epoch's curve values.
@@ -45,8 +44,8 @@ logger = logging.getLogger(__name__)
 
 Report = Callable[[dict, "Path | None"], None]
 
-# Reading the running loss forces a host-device sync; once per this many iterations is cheap and
-# stops a diverged trial long before the end of a CIFAR epoch.
+# Reading the running loss forces a host-device sync. Doing it once per this many iterations is
+# cheap, and it stops a diverged trial long before the end of a CIFAR epoch.
 DIVERGENCE_CHECK_INTERVAL = 50
 
 # Metrics that a diverged trial's last report copies from its last finite epoch (NaN if none).
@@ -181,8 +180,8 @@ def fit(
 ) -> TrialResult:
     """Train `model` on `splits` and evaluate it after every epoch.
 
-    The model must already sit on the splits' device; its initial weights are whatever the
-    caller built (seed the global generators before building it for a reproducible trial).
+    The model must already be on the splits' device. Its initial weights are whatever the
+    caller built, so seed the global generators before building it for a reproducible trial.
 
     Args:
         model: The network; trained in place.
