@@ -27,6 +27,15 @@ _EXPORTS = {
     "count_parameters": "ablate.models",
     "count_weighted_layers": "ablate.models",
     "count_macs": "ablate.models",
+    # ablate.data and ablate.train: datasets, the device loader and one trial
+    "DataConfig": "ablate.data",
+    "load_dataset": "ablate.data",
+    "list_datasets": "ablate.data",
+    "register_dataset": "ablate.data",
+    "TrainConfig": "ablate.train",
+    "TrialConfig": "ablate.train",
+    "TrialResult": "ablate.train",
+    "run_trial": "ablate.train",
 }
 
 __all__ = ["__version__", *_EXPORTS]
