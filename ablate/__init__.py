@@ -40,6 +40,15 @@ _EXPORTS = {
     "probe_network": "ablate.probe",
     "probe_unit": "ablate.probe",
     "probe_config": "ablate.probe",
+    # ablate.data and ablate.train: datasets, the device loader and one trial
+    "DataConfig": "ablate.data",
+    "load_dataset": "ablate.data",
+    "list_datasets": "ablate.data",
+    "register_dataset": "ablate.data",
+    "TrainConfig": "ablate.train",
+    "TrialConfig": "ablate.train",
+    "TrialResult": "ablate.train",
+    "run_trial": "ablate.train",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -10,7 +10,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add this group's commands to the `ablate` parser."""
     train = subparsers.add_parser(
         "train",
-        help="train one trial from the fixed values of a sweep YAML",
+        help="train one trial from the fixed values of a sweep YAML (exit code 1 if it diverges)",
         description="Train one trial without Ray from the data, model, train and seed sections "
         "of a sweep YAML, printing one line per epoch.",
     )
@@ -43,7 +43,7 @@ def _format_epoch(metrics: dict, epochs: int | None) -> str:
               f"lr {metrics['lr']:.4g}", f"{metrics['epoch_seconds']:.1f}s",
               f"{number('images_per_second', 0)} img/s"]
     if metrics["status"] == "diverged":
-        parts.append("diverged (non-finite training loss)")
+        parts.append("diverged (training loss non-finite or above train.max_train_loss)")
     return "  ".join(parts)
 
 

@@ -28,7 +28,7 @@ class DataConfig(BaseModel):
 
     Attributes:
         dataset: Registry name (`ablate datasets` lists them).
-        root: Folder that holds the dataset's files; unused by `digits`.
+        root: Folder that contains the dataset's files; unused by `digits`.
         download: Fetch missing files with torchvision (needs a network).
         validation: Fraction of the training set held out for validation, in [0, 1).
         validation_seed: Seed of the stratified validation split.

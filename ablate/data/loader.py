@@ -89,8 +89,8 @@ class DeviceLoader:
     """Iterate over a device-resident split in batches of normalized float32 images.
 
     Training loaders (`train=True`) shuffle from `generator` every epoch, augment, and drop the
-    last partial batch; evaluation loaders read the split in order, unaugmented, with the last
-    partial batch kept.
+    last partial batch. Evaluation loaders read the split in order, unaugmented, and keep the
+    last partial batch.
 
     Args:
         split: Images (uint8, N x C x H x W) and labels on the device.

@@ -19,11 +19,11 @@ from ablate.errors import AblateError, ConfigError
 
 logger = logging.getLogger(__name__)
 
-# Where datasets that need files are looked for when `data.root` is not set.
+# Folder searched for dataset files when `data.root` is not set.
 DEFAULT_ROOT = Path("~/.cache/ablate/datasets")
 
 # The digits split is fixed (not drawn from the trial seed) so that every trial of every sweep
-# sees the same 360 test images.
+# is tested on the same 360 images.
 DIGITS_TEST_SIZE = 360
 DIGITS_SPLIT_SEED = 0
 

@@ -87,6 +87,11 @@ class TrainConfig(BaseModel):
         bf16: bfloat16 autocast for the forward pass (meant for CUDA; runs on CPU too, slowly).
         compile: Run the model through `torch.compile`.
         eval_batch_size: Batch size for validation and test evaluation.
+        max_train_loss: Mean training loss above which the trial counts as diverged, like a
+            non-finite loss. With BN, a run at a far too high learning rate often has finite but
+            huge losses (1e9 and more on digits at lr 50) instead of overflowing. The default of
+            1000 nats is far above the loss of a uniform guess, ln(num_classes). None checks
+            finiteness only.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -111,6 +116,7 @@ class TrainConfig(BaseModel):
     bf16: bool = False
     compile: bool = False
     eval_batch_size: int = Field(500, ge=1)
+    max_train_loss: float | None = Field(1000.0, gt=0)
 
     def resolve(self, num_train_images: int) -> TrainConfig:
         """Return a copy with every None field filled from the protocol or the defaults.

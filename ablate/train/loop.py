@@ -2,9 +2,11 @@
 
 The protocol follows He et al. 2016, "Identity Mappings in Deep Residual Networks" (SGD with
 momentum, weight decay, step schedule with a constant warm-up; see `ablate.train.config`). The
-loop is written for low per-iteration overhead: loss and error counts are summed on the device
-and read back once per epoch (plus one finiteness check every `DIVERGENCE_CHECK_INTERVAL`
-iterations), so a GPU never waits on the host inside an epoch.
+loop keeps per-iteration overhead low. Loss and error counts are summed on the device and read
+back once per epoch, plus one finiteness check every `DIVERGENCE_CHECK_INTERVAL` iterations.
+
+A trial counts as diverged when its mean training loss turns non-finite or exceeds
+`TrainConfig.max_train_loss`; its last report then repeats the last finite epoch's curve values.
 
 Determinism: with the same seed, config and thread count, a CPU run repeats bit for bit, and a
 run restored from a checkpoint continues exactly as the uninterrupted run would.
@@ -42,8 +44,8 @@ logger = logging.getLogger(__name__)
 
 Report = Callable[[dict, "Path | None"], None]
 
-# Reading the running loss forces a host-device sync; once per this many iterations is cheap and
-# stops a diverged trial long before the end of a CIFAR epoch.
+# Reading the running loss forces a host-device sync. Doing it once per this many iterations is
+# cheap, and it stops a diverged trial long before the end of a CIFAR epoch.
 DIVERGENCE_CHECK_INTERVAL = 50
 
 # Metrics that a diverged trial's last report copies from its last finite epoch (NaN if none).
@@ -178,8 +180,8 @@ def fit(
 ) -> TrialResult:
     """Train `model` on `splits` and evaluate it after every epoch.
 
-    The model must already sit on the splits' device; its initial weights are whatever the
-    caller built (seed the global generators before building it for a reproducible trial).
+    The model must already be on the splits' device. Its initial weights are whatever the
+    caller built, so seed the global generators before building it for a reproducible trial.
 
     Args:
         model: The network; trained in place.
@@ -257,6 +259,10 @@ def fit(
             return contextlib.nullcontext()
         return torch.autocast(device.type, dtype=torch.bfloat16)
 
+    def _diverged(mean_loss: float) -> bool:
+        too_large = config.max_train_loss is not None and mean_loss > config.max_train_loss
+        return not math.isfinite(mean_loss) or too_large
+
     # -- epochs --------------------------------------------------------------------------------
     status = "completed" if start_epoch >= config.epochs else "running"
     epoch = start_epoch
@@ -266,6 +272,7 @@ def fit(
         loss_sum = torch.zeros((), dtype=torch.float32, device=device)
         wrong = torch.zeros((), dtype=torch.int64, device=device)
         iteration = (epoch - 1) * steps_per_epoch
+        first_iteration = iteration
         lr = math.nan
         finite = True
         for images, labels in train_loader:
@@ -283,15 +290,16 @@ def fit(
             loss_sum += loss.detach()
             wrong += (logits.detach().argmax(1) != labels).sum()
             iteration += 1
-            if iteration % DIVERGENCE_CHECK_INTERVAL == 0 and not torch.isfinite(loss_sum).item():
+            if iteration % DIVERGENCE_CHECK_INTERVAL == 0 and _diverged(loss_sum.item() / (iteration - first_iteration)):
                 finite = False
                 break
         train_loss = loss_sum.item() / steps_per_epoch
         train_seconds = time.perf_counter() - epoch_start
 
-        if not finite or not math.isfinite(train_loss):
+        if not finite or _diverged(train_loss):
             metrics = _diverged_metrics(history, epoch, lr, time.perf_counter() - epoch_start, base)
-            logger.warning("trial diverged in epoch %d (non-finite training loss)", epoch)
+            logger.warning("trial diverged in epoch %d (training loss non-finite or above %s)", epoch,
+                           config.max_train_loss)
             history.append(metrics)
             if report is not None:
                 report(dict(metrics), None)

@@ -112,7 +112,7 @@ def run_trial(
 
     Args:
         config: A `TrialConfig` or a mapping that validates into one.
-        report: Called as `report(metrics, checkpoint_dir)` after every epoch. `metrics` holds
+        report: Called as `report(metrics, checkpoint_dir)` after every epoch. `metrics` contains
             `epoch`, `train_loss`, `train_error`, `val_loss` and `val_error` (with validation),
             `test_loss`, `test_error` (errors in percent), `lr`, `epoch_seconds`,
             `images_per_second`, `num_parameters`, `macs` and `status` (`running`, then
