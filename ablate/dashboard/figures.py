@@ -51,11 +51,11 @@ def _rgba(hex_color: str, alpha: float) -> str:
     return f"rgba({red},{green},{blue},{alpha})"
 
 
-def _log_scale_menu(axis: str = "yaxis") -> list[dict[str, Any]]:
+def _log_scale_menu(axis: str = "yaxis", log: bool = False) -> list[dict[str, Any]]:
     """An updatemenu with buttons that switch one axis between linear and log scale."""
     return [{
         "type": "buttons", "direction": "right", "x": 1.0, "xanchor": "right", "y": 1.12,
-        "yanchor": "bottom", "showactive": True,
+        "yanchor": "bottom", "showactive": True, "active": 1 if log else 0,
         "buttons": [
             {"label": "linear", "method": "relayout", "args": [{f"{axis}.type": "linear"}]},
             {"label": "log", "method": "relayout", "args": [{f"{axis}.type": "log"}]},
@@ -241,13 +241,18 @@ def probe_scalar_figure(scalars: pd.DataFrame, colors: dict[str, str]):
 
 
 def probe_profile_figure(profile: pd.DataFrame, quantity: str, colors: dict[str, str]):
-    """Draw a per-unit probe profile: median and min-max band over probe seeds per variant."""
+    """Draw a per-unit probe profile: median and min-max band over probe seeds per variant.
+
+    Gradient RMS spans decades down a deep network, so its axis starts in log scale.
+    """
     import plotly.graph_objects as go
 
+    log = quantity == "gradient_rms"
     fig = go.Figure(layout={
         **_LAYOUT, "title": f"{text(quantity)} per residual unit (median, min-max band over seeds)",
-        "xaxis": {"title": "residual unit (input side first)"}, "yaxis": {"title": text(quantity)},
-        "updatemenus": _log_scale_menu(),
+        "xaxis": {"title": "residual unit (input side first)"},
+        "yaxis": {"title": text(quantity), "type": "log" if log else "linear"},
+        "updatemenus": _log_scale_menu(log=log),
     })
     fig.add_traces(_median_band_traces(profile, "unit", colors, "unit"))
     return fig

@@ -22,7 +22,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -294,15 +294,32 @@ _PROBE_SCALARS: dict[str, dict[str, float]] = {}
 
 
 def _probe_networks(plan: SweepPlan) -> None:
-    """Probe every planned network over `PROBE_SEEDS` initializations and write `probe.json`."""
+    """Probe every planned network over `PROBE_SEEDS` initializations and write `probe.json`.
+
+    Without sampled dimensions every variant is a grid cell, so the profiles are stored under the
+    variant labels of the results tables and the dashboard draws them in the variants' colors.
+    """
     from ablate.probe import probe_sweep, write_probe_json
     from ablate.probe.sweep import network_key
+    from ablate.sweep.rows import variant_label
+    from ablate.sweep.space import dimension_params
 
     summaries = probe_sweep(plan, PROBE_SEEDS)
     networks = dict.fromkeys(network_key(trial) for trial in plan.trial_configs)
-    for key, summary in zip(networks, summaries):
+    by_network = dict(zip(networks, summaries))
+    for key, summary in by_network.items():
         _PROBE_SCALARS[key] = summary.scalars()
-    write_probe_json(plan.results_dir, summaries)
+    if plan.space.sampled_dimensions:
+        write_probe_json(plan.results_dir, summaries)
+        return
+
+    labelled = []
+    for cell, trial in zip(plan.space.cells(), plan.trial_configs):
+        params: dict[str, Any] = {}
+        for dim in plan.space.grid_dimensions:
+            params.update(dimension_params(dim, cell[dim.path]))
+        labelled.append(replace(by_network[network_key(trial)], label=variant_label(params)))
+    write_probe_json(plan.results_dir, labelled)
 
 
 def _probe_columns(plan: SweepPlan, config: dict[str, Any]) -> dict[str, Any]:

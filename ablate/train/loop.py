@@ -51,8 +51,16 @@ DIVERGENCE_CHECK_INTERVAL = 50
 # Metrics that a diverged trial's last report copies from its last finite epoch (NaN if none).
 _CURVE_KEYS = ("train_loss", "train_error", "val_loss", "val_error", "test_loss", "test_error")
 METRIC_KEYS = (
-    "epoch", *_CURVE_KEYS, "lr", "epoch_seconds", "images_per_second", "num_parameters", "macs", "status",
+    "epoch", *_CURVE_KEYS, "lr", "epoch_seconds", "images_per_second", "num_parameters", "macs", "device",
+    "status",
 )
+
+
+def _device_name(device: torch.device) -> str:
+    """Return `cpu`, or the CUDA device's model name (`cuda: NVIDIA H100 80GB HBM3`)."""
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return device.type
 
 
 @dataclass
@@ -232,7 +240,7 @@ def fit(
     )
     schedule = LRSchedule.from_config(config, steps_per_epoch)
     num_parameters = sum(param.numel() for param in model.parameters() if param.requires_grad)
-    base = {"num_parameters": num_parameters, "macs": macs}
+    base = {"num_parameters": num_parameters, "macs": macs, "device": _device_name(device)}
     record = {"train": config.model_dump(mode="json"), **(record or {})}
 
     history: list[dict[str, Any]] = []
