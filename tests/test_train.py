@@ -129,7 +129,9 @@ def test_same_seed_bit_identical():
     assert [metrics["status"] for metrics, _ in reports] == ["running", "completed"]
     assert all(directory is not None and not directory.exists() for _, directory in reports)
     assert set(first.final) == {"epoch", "train_loss", "train_error", "test_loss", "test_error", "lr",
-                                "epoch_seconds", "images_per_second", "num_parameters", "macs", "status"}
+                                "epoch_seconds", "images_per_second", "num_parameters", "macs", "device",
+                                "status"}
+    assert first.final["device"] == "cpu"
     assert first.final["num_parameters"] == first.num_parameters
     different = run_trial({**small_trial(epochs=1), "seed": 4})
     assert different.history[0]["train_loss"] != first.history[0]["train_loss"]
