@@ -50,7 +50,7 @@ __all__ = ["OptunaPruningScheduler", "OptunaSearcher", "StudyBridge", "open_stud
 logger = logging.getLogger(__name__)
 
 SEED_PARAM = "seed"
-# Optuna user attribute: Ray trial ids that held a slot before the current one took it over.
+# Optuna user attribute: the Ray trial ids that ran a slot before its current Ray trial took it over.
 EARLIER_IDS_ATTR = "earlier_ray_trial_ids"
 
 
