@@ -19,8 +19,11 @@ study lives with the driver, in the process that runs `Tuner.fit`; trial workers
 
 Resume: the study is the record of which slots were handed out. A slot whose Optuna trial is
 finished is never run again. A RUNNING Optuna trial whose Ray trial Ray restored continues from its
-checkpoint; one whose Ray trial was created after Ray's last experiment snapshot is adopted by the
-next new Ray trial, so it runs once and keeps one Optuna trial.
+checkpoint. One whose Ray trial is missing from Ray's last experiment snapshot is taken over by the
+next new Ray trial: the Optuna trial is relinked to the new Ray trial id, the earlier ids are kept
+in its `earlier_ray_trial_ids` user attribute, and the new Ray trial continues from the newest
+checkpoint the earlier ones left in their trial folders. So the slot keeps one Optuna trial and
+loses no finished epoch.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import logging
 import math
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ray.tune.experiment import Trial as RayTrial
@@ -46,6 +50,8 @@ __all__ = ["OptunaPruningScheduler", "OptunaSearcher", "StudyBridge", "open_stud
 logger = logging.getLogger(__name__)
 
 SEED_PARAM = "seed"
+# Optuna user attribute: the Ray trial ids that ran a slot before its current Ray trial took it over.
+EARLIER_IDS_ATTR = "earlier_ray_trial_ids"
 
 
 def _param_name(dim: Dimension) -> str:
@@ -156,13 +162,39 @@ class StudyBridge:
             assignment[dim.path] = value
             params.update(dimension_params(dim, value))
         seed = frozen.params[SEED_PARAM]
-        return {
+        config = {
             "trial": self.plan.space.trial_config(assignment, seed),
             "params": params,
             "slot": frozen.user_attrs["slot"],
             "optuna_trial": frozen.number,
             "trial_function": self.trial_function,
         }
+        earlier = list(frozen.user_attrs.get(EARLIER_IDS_ATTR, []))
+        if earlier:
+            config["earlier_trials"] = earlier
+            checkpoint = self.newest_checkpoint(earlier)
+            if checkpoint is not None:
+                config["resume_checkpoint"] = str(checkpoint)
+        return config
+
+    def newest_checkpoint(self, ray_ids: list[str]) -> Path | None:
+        """Return the checkpoint with the highest epoch in the trial folders of `ray_ids`, or None.
+
+        Trial folders are named by Ray trial id (see `ablate.sweep.trainable.trial_dirname`).
+        """
+        # NOTE: Ray copies a checkpoint into the trial folder file by file, so a worker killed
+        # mid-copy can leave the newest one incomplete, and the new trial then fails to load it.
+        from ablate.sweep.runner import EXPERIMENT_NAME
+        from ablate.sweep.trainable import checkpoint_epoch
+
+        experiment_dir = self.plan.ray_dir / EXPERIMENT_NAME
+        best: tuple[int, Path] | None = None
+        for ray_id in ray_ids:
+            for directory in sorted((experiment_dir / ray_id).glob("checkpoint_*")):
+                epoch = checkpoint_epoch(directory)
+                if epoch is not None and (best is None or epoch > best[0]):
+                    best = (epoch, directory)
+        return None if best is None else best[1]
 
     # ----- finishing a trial -----
 
@@ -227,9 +259,7 @@ class OptunaSearcher(Searcher):
             None,
         )
         if orphan is not None:
-            logger.info("Ray trial %s takes over Optuna trial %d (slot %s)", trial_id, orphan.number, orphan.user_attrs.get("slot"))
-            bridge.link(trial_id, orphan._trial_id)
-            return bridge.ray_config(study._storage.get_trial(orphan._trial_id))
+            return self._take_over(trial_id, orphan)
 
         assigned = {trial.user_attrs.get("slot") for trial in trials if trial.state.name != "WAITING"}
         slot = next((slot for slot in bridge.plan.space.slots() if slot.key not in assigned), None)
@@ -241,6 +271,24 @@ class OptunaSearcher(Searcher):
         trial = study.ask(bridge.distributions())
         bridge.link(trial_id, trial._trial_id)
         return bridge.ray_config(study._storage.get_trial(trial._trial_id))
+
+    def _take_over(self, trial_id: str, orphan: optuna.trial.FrozenTrial) -> dict:
+        """Link Ray trial `trial_id` to an Optuna trial whose Ray trial Ray did not restore."""
+        bridge = self.bridge
+        storage = bridge.study._storage
+        earlier = list(orphan.user_attrs.get(EARLIER_IDS_ATTR, []))
+        previous = orphan.user_attrs.get("ray_trial_id")
+        if previous is not None and previous not in earlier:
+            earlier.append(previous)
+        storage.set_trial_user_attr(orphan._trial_id, EARLIER_IDS_ATTR, earlier)
+        bridge.link(trial_id, orphan._trial_id)
+        config = bridge.ray_config(storage.get_trial(orphan._trial_id))
+        logger.info(
+            "Ray trial %s takes over Optuna trial %d (slot %s) from Ray trial(s) %s, continuing from %s",
+            trial_id, orphan.number, orphan.user_attrs.get("slot"), ", ".join(earlier),
+            config.get("resume_checkpoint", "epoch 1 because they left no checkpoint"),
+        )
+        return config
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         self.bridge.finish(trial_id, result, error)

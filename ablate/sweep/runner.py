@@ -8,9 +8,11 @@ its row and epochs through `ablate.results.ResultsWriter` and refreshes the dash
 
 Resume (`resume=True`) refuses a changed config (it shows the difference), then restores the Ray
 experiment with `Tuner.restore(resume_unfinished=True)`: finished trials stay finished, unfinished
-ones continue from their last checkpoint, errored ones are not retried. Every report a trial sent
-is appended to `results/<name>/reports.jsonl` as it arrives, so nothing computed is lost to an
-interrupt.
+ones continue from their last checkpoint, errored ones are not retried. A trial missing from Ray's
+last experiment snapshot has its slot taken over by a new Ray trial that continues from the
+missing trial's newest checkpoint (see `ablate.sweep.bridge`), and its row joins both trials'
+epochs. Every report a trial sent is appended to `results/<name>/reports.jsonl` as it arrives, so
+nothing computed is lost to an interrupt.
 """
 
 from __future__ import annotations
@@ -209,7 +211,8 @@ class SweepRecorder:
             return
         frozen = self.bridge.frozen_trial(trial_id)
         status, error = _status_of(frozen)
-        epochs = epoch_rows([{k: v for k, v in r.items() if k != "trial_id"} for r in self.reports.get(trial_id, [])])
+        reports = self.slot_reports(trial_id, config.get("earlier_trials", []))
+        epochs = epoch_rows([{k: v for k, v in r.items() if k != "trial_id"} for r in reports])
         row = build_row(
             trial_id=trial_id,
             status=status,
@@ -225,6 +228,29 @@ class SweepRecorder:
         self.writer.record_trial(row, epochs)
         _refresh_dashboard(self.plan.results_dir)
         self.emit(trial_id, status)
+
+    def slot_reports(self, trial_id: str, earlier_trials: list[str]) -> list[dict[str, Any]]:
+        """Return the reports of a slot's Ray trials in the order they ran, the last one `trial_id`.
+
+        Each Ray trial that took over the slot continued from a checkpoint of the one before it, so
+        only the epochs up to that checkpoint (its `resumed_from_epoch`) count from the earlier
+        trial. The epochs after it were trained again and are reported by the later trial. A later
+        trial that reported nothing keeps every report of the earlier one.
+        """
+        chain = [*earlier_trials, trial_id]
+        kept: list[dict[str, Any]] = []
+        for earlier, later in zip(chain, chain[1:]):
+            later_reports = self.reports.get(later, [])
+            if not later_reports:
+                kept.extend(self.reports.get(earlier, []))
+                continue
+            resumed_from = later_reports[0].get("resumed_from_epoch") or 0
+            kept.extend(
+                r for r in self.reports.get(earlier, [])
+                if isinstance(r.get("epoch"), int) and r["epoch"] <= resumed_from
+            )
+        kept.extend(self.reports.get(trial_id, []))
+        return kept
 
     @property
     def writer(self) -> Any:
@@ -386,6 +412,12 @@ def run_sweep(
     # Each epoch checkpoints, so Ray snapshots the experiment often by design: that is what makes
     # resume lossless, and Ray's warning about it would repeat every few seconds.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Ray 2.60 snapshots the experiment (experiment_state-*.json, which Tuner.restore reads) at
+    # most every TUNE_GLOBAL_CHECKPOINT_S seconds, by default "auto": at least 10 s. A trial that
+    # started and checkpointed inside that window is missing from the snapshot, and resume then
+    # hands its slot to a new Ray trial. "0" saves the snapshot on every step of Tune's event loop
+    # (a step waits at most 0.1 s for an event), so the snapshot lags the driver by one step.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")
     from ray import tune
 
     from ablate.sweep.bridge import OptunaPruningScheduler, OptunaSearcher, StudyBridge
