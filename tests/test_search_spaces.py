@@ -160,3 +160,27 @@ def test_quickstart_end_to_end(tmp_path):
     assert "Learning curves" in page
     assert "Probe" in page
     assert "http://" not in page and "https://" not in page
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("resources.cpu=4096", "resources.cpu is 4096 per trial, but the local Ray instance has"),
+        ("resources.gpu=0.5", "resources.gpu is 0.5 per trial, but this machine has no CUDA GPU"),
+    ],
+)
+def test_unsatisfiable_resources_exit_2(override, message, tmp_path):
+    pytest.importorskip("torch")
+    import torch
+
+    if override.startswith("resources.gpu") and torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    results_dir = tmp_path / "results"
+    result = _ablate(
+        "sweep", str(REPO / "search_spaces" / "quickstart.yaml"), "--set", override,
+        "--set", f"results_dir={results_dir}", cwd=tmp_path, timeout=120,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (results_dir / "quickstart").exists()

@@ -109,6 +109,35 @@ def _write_config(plan: SweepPlan) -> None:
     os.replace(temporary, path)
 
 
+def _check_local_resources(plan: SweepPlan, num_cpus: int | None) -> None:
+    """Reject per-trial resources that a local Ray instance on this machine can never grant.
+
+    Ray would keep such trials pending forever, so the sweep would hang without an error. A
+    cluster (`ray.address` or RAY_ADDRESS) may add nodes, so it is not checked here.
+
+    Raises:
+        AblateError: When a trial asks for more CPUs than the machine has, or for a GPU on a
+            machine without one.
+    """
+    if plan.config.ray.address or os.environ.get("RAY_ADDRESS"):
+        return
+    cpus = num_cpus or os.cpu_count() or 1
+    requested = plan.config.resources
+    if requested.cpu > cpus:
+        raise AblateError(
+            f"resources.cpu is {requested.cpu:g} per trial, but the local Ray instance has {cpus} CPUs, "
+            f"so no trial could start; set --set resources.cpu={cpus} or lower"
+        )
+    if requested.gpu > 0:
+        import torch
+
+        if torch.cuda.device_count() == 0:
+            raise AblateError(
+                f"resources.gpu is {requested.gpu:g} per trial, but this machine has no CUDA GPU, so no "
+                "trial could start; set --set resources.gpu=0 to train on the CPU"
+            )
+
+
 def _init_ray(plan: SweepPlan, verbose: bool, num_cpus: int | None) -> bool:
     """Connect to Ray; return True when this call started a local instance."""
     import ray
@@ -425,6 +454,7 @@ def run_sweep(
 
     results_dir = plan.results_dir
     experiment_dir = plan.ray_dir / EXPERIMENT_NAME
+    _check_local_resources(plan, num_cpus)
     if resume:
         check_resume_config(plan)
     elif (results_dir / CONFIG_FILE).exists():
