@@ -171,7 +171,7 @@ def apply_overrides(loaded: LoadedYaml, overrides: Sequence[str]) -> LoadedYaml:
 
 def _suggest(word: str, choices: Sequence[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return f"; did you mean {close[0]!r}?" if close else "."
 
 
 def _allowed_fields(model: Any, loc: tuple[Any, ...]) -> list[str]:
@@ -214,7 +214,9 @@ def validate_section(model: type[T], data: Any, loaded: LoadedYaml | None = None
         elif error["type"] == "missing":
             message = "missing required key"
         else:
-            message = f"{message} (got {error.get('input')!r})"
+            message = message.removeprefix("Value error, ")
+            if repr(error.get("input")) not in message:
+                message = f"{message} (got {error.get('input')!r})"
         if loaded is not None:
             raise loaded.error(key, message) from None
         raise ConfigError(message, key=key) from None

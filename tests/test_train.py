@@ -271,7 +271,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize(("override", "message"), [
     ("train.lr=abc", "train.lr: Input should be a valid number"),
-    ("data.dataset=mnist", "data.dataset: Value error, unknown dataset 'mnist'; registered: cifar10"),
+    ("data.dataset=mnist", "data.dataset: unknown dataset 'mnist'; registered: cifar10"),
     ("train.epochs=-3", "train.epochs: Input should be greater than or equal to 1 (got -3)"),
 ])
 def test_cli_bad_value_exits_2(tmp_path, override, message):

@@ -261,8 +261,10 @@ def _construct(factory: Callable[..., Any], options: Mapping[str, Any], loaded: 
             import difflib
 
             close = difflib.get_close_matches(option, accepted, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            message = f"unknown option {option!r}{hint} Accepted options: {', '.join(accepted)}"
+            hint = f"; did you mean {close[0]!r}?" if close else "."
+            if option == "seed":
+                hint = "; set the seed with the seed key beside name and options."
+            message = f"unknown option {option!r}{hint} Accepted options: {', '.join(accepted) or 'none'}"
             raise (loaded.error(f"{key}.{option}", message) if loaded else ConfigError(message, key=key))
     try:
         return factory(**options)
@@ -347,16 +349,30 @@ def _representatives(dim: Dimension) -> list[Any]:
 
 
 def _validate_one(
-    space: SearchSpace, assignment: dict[str, Any], loaded: LoadedYaml, validate: Callable, where: str | None
+    space: SearchSpace,
+    assignment: dict[str, Any],
+    loaded: LoadedYaml,
+    validate: Callable,
+    where: str | None,
+    dim_path: str | None = None,
 ) -> Any:
     config = space.trial_config(assignment, space.seeds[0])
     try:
         return validate(config, loaded, "")
     except ConfigError as exc:
-        if where is not None:
+        own_key = exc.key is not None and dim_path is not None and not _key_under(exc.key, dim_path)
+        if where is not None and not own_key:
             raise loaded.error(where, f"{exc.key}: {exc.detail}" if exc.key else exc.detail) from None
+        if own_key or not assignment:
+            # The error lies in a fixed value, not in the dimension being checked: locate it there.
+            raise loaded.error(exc.key, exc.detail) if exc.line is None and exc.key else exc from None
         cell = ", ".join(f"{path or 'grid'}={value!r}" for path, value in assignment.items())
         raise ConfigError(f"{exc.detail} (in the grid cell {cell})", source=exc.source, line=exc.line, key=exc.key) from None
+
+
+def _key_under(key: str, path: str) -> bool:
+    """Return whether dotted `key` is `path` or lies below it; an empty path (top-level grid) holds every key."""
+    return not path or key == path or key.startswith(path + ".")
 
 
 def _validate_space(space: SearchSpace, loaded: LoadedYaml, validate: Callable) -> list[Any]:
@@ -373,7 +389,7 @@ def _validate_space(space: SearchSpace, loaded: LoadedYaml, validate: Callable) 
                 where = dim.entry_key(index)
             else:
                 where = f"{dim.yaml_key}.{dim.kind}"
-            _validate_one(space, assignment, loaded, validate, where)
+            _validate_one(space, assignment, loaded, validate, where, dim.path)
     return [_validate_one(space, {**cell, **sampled_defaults}, loaded, validate, None) for cell in space.cells()]
 
 
@@ -383,7 +399,7 @@ def _check_objective(config: SweepConfig, trial_configs: list[Any], loaded: Load
         import difflib
 
         close = difflib.get_close_matches(metric, OBJECTIVE_METRICS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = f"; did you mean {close[0]!r}?" if close else "."
         raise loaded.error(
             "objective.metric",
             f"the trainer never reports {metric!r}{hint} Accepted metrics: {', '.join(OBJECTIVE_METRICS)}",
