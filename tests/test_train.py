@@ -51,6 +51,14 @@ def test_he2016_scaled_epochs_scale_milestones():
     assert (resolved.lr, resolved.milestones, resolved.milestone_unit) == (0.05, [10, 15], "epoch")
 
 
+def test_he2016_milestones_in_epochs():
+    # 32k and 48k iterations at 390 iterations per epoch are epochs 82 and 123.
+    assert TrainConfig(protocol="he2016", milestone_unit="epoch").resolve(50_000).milestones == [82, 123]
+    # Scaled to 20 epochs: iterations 3,900 and 5,850 are epochs 10 and 15.
+    scaled = TrainConfig(protocol="he2016", milestone_unit="epoch", epochs=20).resolve(50_000)
+    assert scaled.milestones == [10, 15]
+
+
 def test_protocol_survives_dump_round_trip():
     config = TrainConfig(protocol="he2016", epochs=10)
     again = TrainConfig.model_validate(config.model_dump())

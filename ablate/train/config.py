@@ -136,9 +136,15 @@ class TrainConfig(BaseModel):
         if self.protocol == "he2016":
             if self.epochs is None:
                 values["epochs"] = max(1, round(HE2016_ITERATIONS / steps_per_epoch))
-            elif self.milestones is None and values["milestone_unit"] == "iteration":
-                factor = values["epochs"] * steps_per_epoch / HE2016_ITERATIONS
-                values["milestones"] = [round(milestone * factor) for milestone in values["milestones"]]
+            if self.milestones is None:
+                # The protocol's milestones are iterations of a 64k-iteration run: scale them to
+                # the run's length, and convert them to epochs when the config counts in epochs.
+                factor = 1.0 if self.epochs is None else values["epochs"] * steps_per_epoch / HE2016_ITERATIONS
+                scaled = [milestone * factor for milestone in PROTOCOLS["he2016"]["milestones"]]
+                if values["milestone_unit"] == "epoch":
+                    values["milestones"] = [max(1, round(m / steps_per_epoch)) for m in scaled]
+                else:
+                    values["milestones"] = [round(m) for m in scaled]
 
         if values["nesterov"] and values["momentum"] <= 0:
             raise ConfigError("Nesterov momentum needs momentum > 0; set train.momentum", key="train.nesterov")
