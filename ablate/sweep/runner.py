@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 REPORTS_FILE = "reports.jsonl"
 CONFIG_FILE = "config.yaml"
 EXPERIMENT_NAME = "sweep"
+# Minimum seconds between two dashboard rewrites while trials finish; the sweep's end always
+# rewrites it.
+DASHBOARD_REFRESH_S = 30.0
 # Initializations the probe averages over for `probe: true` (network seeds 0, 1, 2).
 PROBE_SEEDS = 3
 # Keys that may change between a run and its resume: where Ray runs, not what the sweep computes.
@@ -177,6 +180,7 @@ class SweepRecorder:
         self._started: dict[str, str] = {}
         self._t0 = time.monotonic()
         self._last_progress = 0.0
+        self._last_dashboard: float | None = None
         self._running: set[str] = set()
         self._reported: set[str] = set()
 
@@ -255,7 +259,7 @@ class SweepRecorder:
             extra=_probe_columns(self.plan, config),
         )
         self.writer.record_trial(row, epochs)
-        _refresh_dashboard(self.plan.results_dir)
+        self.refresh_dashboard()
         self.emit(trial_id, status)
 
     def slot_reports(self, trial_id: str, earlier_trials: list[str]) -> list[dict[str, Any]]:
@@ -280,6 +284,17 @@ class SweepRecorder:
             )
         kept.extend(self.reports.get(trial_id, []))
         return kept
+
+    def refresh_dashboard(self, force: bool = False) -> None:
+        """Rewrite dashboard.html, at most once per `DASHBOARD_REFRESH_S` unless `force`.
+
+        Building the page takes about a second of the driver's CPU, which the trials share.
+        """
+        now = time.monotonic()
+        if not force and self._last_dashboard is not None and now - self._last_dashboard < DASHBOARD_REFRESH_S:
+            return
+        self._last_dashboard = now
+        _refresh_dashboard(self.plan.results_dir)
 
     @property
     def writer(self) -> Any:
@@ -392,11 +407,8 @@ def _probe_columns(plan: SweepPlan, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _refresh_dashboard(results_dir: Path) -> None:
-    try:
-        from ablate.dashboard import write_dashboard
-    except ImportError:
-        logger.debug("ablate.dashboard is not available; dashboard not refreshed")
-        return
+    from ablate.dashboard import write_dashboard
+
     try:
         write_dashboard(results_dir)
     except AblateError as exc:
@@ -444,9 +456,11 @@ def run_sweep(
     # Ray 2.60 snapshots the experiment (experiment_state-*.json, which Tuner.restore reads) at
     # most every TUNE_GLOBAL_CHECKPOINT_S seconds, by default "auto": at least 10 s. A trial that
     # started and checkpointed inside that window is missing from the snapshot, and resume then
-    # hands its slot to a new Ray trial. "0" saves the snapshot on every step of Tune's event loop
-    # (a step waits at most 0.1 s for an event), so the snapshot lags the driver by one step.
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")
+    # hands its slot to a new Ray trial, which restores the earlier trial's newest checkpoint (see
+    # `StudyBridge.newest_checkpoint`). A 2 s period keeps that window short. Saving on every step
+    # ("0") closes it but cost the trials about 10% of their speed on 2 cores
+    # (benchmarks/sweep_overhead.py).
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
     from ray import tune
 
     from ablate.sweep.bridge import OptunaPruningScheduler, OptunaSearcher, StudyBridge
@@ -490,6 +504,9 @@ def run_sweep(
                     num_samples=plan.num_trials,
                     max_concurrent_trials=plan.config.max_concurrent_trials,
                     trial_dirname_creator=trial_dirname,
+                    # One worker process runs trial after trial, so each new trial skips the
+                    # import of torch and ablate (seconds on a small machine).
+                    reuse_actors=True,
                 ),
                 run_config=tune.RunConfig(
                     name=EXPERIMENT_NAME,
@@ -501,6 +518,7 @@ def run_sweep(
                 ),
             )
         grid = tuner.fit()
+        recorder.refresh_dashboard(force=True)
         recorder.emit()
         return SweepOutcome(results_dir, recorder.snapshot(), len(grid))
     finally:
