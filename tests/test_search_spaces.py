@@ -159,7 +159,8 @@ def test_quickstart_end_to_end(tmp_path):
         assert variant in page
     assert "Learning curves" in page
     assert "Probe" in page
-    assert "http://" not in page and "https://" not in page
+    assert "http://" not in page
+    assert "https://" not in page
 
 
 @pytest.mark.parametrize(
