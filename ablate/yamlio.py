@@ -215,7 +215,7 @@ def validate_section(model: type[T], data: Any, loaded: LoadedYaml | None = None
             message = "missing required key"
         else:
             message = message.removeprefix("Value error, ")
-            if repr(error.get("input")) not in message:
+            if str(error.get("input")) not in message:
                 message = f"{message} (got {error.get('input')!r})"
         if loaded is not None:
             raise loaded.error(key, message) from None

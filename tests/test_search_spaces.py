@@ -77,7 +77,7 @@ def test_paper_smoke_command_validates(path, tmp_path):
     result = _ablate("validate", str(path), *arguments[2:], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     plan = result.stdout
-    assert "1 seeds" in plan
+    assert "x 1 seed x" in plan
     assert "max epochs per trial: 2" in plan
 
 

@@ -7,6 +7,7 @@ stays fast.
 from __future__ import annotations
 
 import argparse
+import sys
 
 _BLOCKS = ("basic", "bottleneck")
 
@@ -184,5 +185,5 @@ def run_enumerate(args: argparse.Namespace) -> int:
     for spec in units:
         name = names.get(spec)
         print(f"{spec}" + (f"    ({name})" if name else ""))
-    print(f"{len(units)} units")
+    print(f"{len(units)} units", file=sys.stderr)
     return 0

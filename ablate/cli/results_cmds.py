@@ -94,11 +94,13 @@ def run_summary(args: argparse.Namespace) -> int:
 
     results = load_results(args.results_dir)
     summary = results.summary()
+    # Compare first, so that an unknown baseline fails before anything is printed.
+    comparison = results.compare(args.baseline) if args.baseline else None
     columns = ["variant", "n", "median", "mean", "std", "ci_low", "ci_high",
                "n_pruned", "n_diverged", "n_error"]
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
         print(summary[columns].to_string(index=False))
-        if args.baseline:
+        if comparison is not None:
             print()
-            print(results.compare(args.baseline).drop(columns="baseline").to_string(index=False))
+            print(comparison.drop(columns="baseline").to_string(index=False))
     return 0

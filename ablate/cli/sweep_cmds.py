@@ -78,8 +78,8 @@ def _describe(plan: Any) -> list[str]:
                     units.append(unit)
     epochs = plan.max_epochs if plan.max_epochs is not None else "depends on the dataset size"
     lines = [
-        f"sweep {plan.name}: {len(space.cells())} cells x {len(space.seeds)} seeds x "
-        f"{space.num_samples} samples = {plan.num_trials} trials",
+        f"sweep {plan.name}: {len(space.cells())} cells x {len(space.seeds)} seed{'s' if len(space.seeds) != 1 else ''} x "
+        f"{space.num_samples} sample{'s' if space.num_samples != 1 else ''} = {plan.num_trials} trials",
         f"  seeds: {', '.join(map(str, space.seeds))}",
         f"  max epochs per trial: {epochs}",
         f"  objective: {plan.config.objective.mode} {plan.config.objective.metric}; "
@@ -106,17 +106,26 @@ def run_validate_command(args: argparse.Namespace) -> int:
 
 
 def _run(plan: Any, resume: bool, verbose: bool) -> int:
-    from ablate.sweep.runner import run_sweep
+    from ablate.sweep.runner import check_can_start, run_sweep
 
+    check_can_start(plan, resume)
     print(f"{'resuming' if resume else 'running'} sweep {plan.name}: {plan.num_trials} trials planned", flush=True)
     outcome = run_sweep(plan, resume=resume, verbose=verbose, progress=print_progress)
     progress = outcome.progress
-    print(
-        f"sweep {plan.name} finished: {progress.done} of {progress.planned} trials "
-        f"(completed {progress.completed}, pruned {progress.pruned}, diverged {progress.diverged}, "
-        f"failed {progress.failed}); results in {outcome.results_dir}"
+    counts = (
+        f"{progress.done} of {progress.planned} trials (completed {progress.completed}, pruned "
+        f"{progress.pruned}, diverged {progress.diverged}, failed {progress.failed})"
     )
-    return 0 if progress.done == progress.planned else 1
+    if progress.done < progress.planned:
+        # Errored trials count as done, so only an interrupt (Ctrl-C) leaves trials unfinished.
+        print(
+            f"sweep {plan.name} interrupted after {counts}; continue it with: "
+            f"ablate resume {outcome.results_dir}",
+            file=sys.stderr,
+        )
+        return 130
+    print(f"sweep {plan.name} finished: {counts}; results in {outcome.results_dir}")
+    return 0
 
 
 def run_sweep_command(args: argparse.Namespace) -> int:

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from ablate.atomic import write_atomically
 from ablate.dashboard import data
 from ablate.dashboard.page import Section, escape_html, render_page
 from ablate.errors import AblateError
@@ -97,7 +96,7 @@ def _difference(row: dict[str, Any]) -> str:
 def leaderboard_html(board: pd.DataFrame, baseline: str | None) -> str:
     """Render the leaderboard table; every cell is escaped here."""
     has_paper = "paper_value" in board.columns
-    headers = ["#", "unit", "preset", "parameters", "weights", "multiply-adds", "n", "median",
+    headers = ["#", "unit", "preset", "searched values", "weights", "multiply-adds", "n", "median",
                "mean ± std", "95% CI of mean", "min–max", "pruned / diverged / error",
                "Δ mean vs baseline [95% CI]"]
     if has_paper:
@@ -111,10 +110,13 @@ def leaderboard_html(board: pd.DataFrame, baseline: str | None) -> str:
             unit += f" <small>({escape_html(row.get('block') or '')} {_number(row['depth'])})</small>"
         parameters = ", ".join(f"{escape_html(c.removeprefix('param.'))}={_number(row[c])}" for c in params)
         is_baseline = row["variant"] == baseline
+        preset = row.get("preset")
+        preset = "" if preset is None or pd.isna(preset) else escape_html(preset)
+        spread = f"{_number(row['mean'])} ± {_number(row['std'], 2)}" if not pd.isna(row["std"]) else _number(row["mean"])
         cells = [
-            str(row["rank"]), f'<span title="{label}">{unit}</span>', escape_html(row.get("preset") or ""),
+            str(row["rank"]), f'<span title="{label}">{unit}</span>', preset,
             parameters, _count(row.get("num_parameters")), _count(row.get("macs")), str(row["n"]),
-            _number(row["median"]), f"{_number(row['mean'])} ± {_number(row['std'], 2)}",
+            _number(row["median"]), spread,
             f"[{_number(row['ci_low'])}, {_number(row['ci_high'])}]" if not pd.isna(row["ci_low"]) else "",
             f"{_number(row['min'])}–{_number(row['max'])}" if row["n"] else "",
             f"{row['n_pruned']} / {row['n_diverged']} / {row['n_error']}",
@@ -257,13 +259,6 @@ def write_dashboard(results_dir: str | Path, baseline: str | None = None) -> Pat
         raise AblateError(f"{results_dir} has a trials table without rows; nothing to draw")
     page = build_dashboard_html(results, baseline)
     target = Path(results_dir) / DASHBOARD_FILE
-    descriptor, temporary = tempfile.mkstemp(prefix=".dashboard.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(page)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(target, lambda temporary: temporary.write_text(page, encoding="utf-8"))
     logger.info("wrote %s (%d trials, %.1f MB)", target, len(results.trials), len(page) / 1e6)
     return target

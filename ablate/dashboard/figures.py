@@ -236,7 +236,7 @@ def probe_scalar_figure(scalars: pd.DataFrame, colors: dict[str, str]):
             marker={"color": [colors.get(v, "#444444") for v in scalars["variant"]]}, showlegend=False,
         ), row=1, col=i)
     fig.update_layout(**_LAYOUT, title="Probe at initialization (median over trials)")
-    fig.update_xaxes(showticklabels=False)
+    fig.update_xaxes(tickangle=-35, automargin=True)
     return fig
 
 

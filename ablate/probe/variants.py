@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ablate.atomic import write_atomically
 from ablate.errors import AblateError
 from ablate.probe.propagation import ProbeResult, probe_network
 
@@ -353,12 +352,4 @@ def write_probe_json(results_dir: str | Path, summaries: Iterable[ProbeSummary],
     for summary in summaries:
         profiles[summary.label] = summary.profile()
 
-    handle, temporary = tempfile.mkstemp(prefix=".probe-", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump(profiles, file)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomically(path, lambda temporary: temporary.write_text(json.dumps(profiles), encoding="utf-8"))

@@ -18,13 +18,13 @@ import logging
 import os
 import socket
 import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from ablate.atomic import write_atomically
 from ablate.errors import AblateError
 
 __all__ = [
@@ -115,14 +115,7 @@ def _harmonize_object_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write_atomically(frame: pd.DataFrame, path: Path) -> None:
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(descriptor)
-    try:
-        frame.to_parquet(temporary, index=False)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda temporary: frame.to_parquet(temporary, index=False))
 
 
 class ResultsWriter:

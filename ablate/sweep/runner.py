@@ -112,6 +112,23 @@ def _write_config(plan: SweepPlan) -> None:
     os.replace(temporary, path)
 
 
+def check_can_start(plan: SweepPlan, resume: bool, num_cpus: int | None = None) -> None:
+    """Check, before anything starts, that the sweep can run or resume in its results folder.
+
+    Raises:
+        AblateError: When the folder holds another run (without `resume`), the config changed
+            since the run started (with `resume`), or a trial's resources can never be granted.
+    """
+    _check_local_resources(plan, num_cpus)
+    if resume:
+        check_resume_config(plan)
+    elif (plan.results_dir / CONFIG_FILE).exists():
+        raise AblateError(
+            f"{plan.results_dir} already holds a sweep named {plan.name}; resume it with --resume, "
+            "or remove the folder to start again"
+        )
+
+
 def _check_local_resources(plan: SweepPlan, num_cpus: int | None) -> None:
     """Reject per-trial resources that a local Ray instance on this machine can never grant.
 
@@ -468,14 +485,7 @@ def run_sweep(
 
     results_dir = plan.results_dir
     experiment_dir = plan.ray_dir / EXPERIMENT_NAME
-    _check_local_resources(plan, num_cpus)
-    if resume:
-        check_resume_config(plan)
-    elif (results_dir / CONFIG_FILE).exists():
-        raise AblateError(
-            f"{results_dir} already holds a sweep named {plan.name}; resume it with --resume, "
-            "or remove the folder to start again"
-        )
+    check_can_start(plan, resume, num_cpus)
     results_dir.mkdir(parents=True, exist_ok=True)
     _write_config(plan)
 
