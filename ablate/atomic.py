@@ -1,6 +1,6 @@
 """Atomic file writes: write a temporary file beside the target, then rename it over the target.
 
-A reader, or a sweep killed mid-write, sees either the old file or the new one, never half of one.
+A reader, or a sweep killed mid-write, finds either the old file or the new one, never half of one.
 """
 
 from __future__ import annotations

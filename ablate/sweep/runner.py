@@ -116,7 +116,7 @@ def check_can_start(plan: SweepPlan, resume: bool, num_cpus: int | None = None) 
     """Check, before anything starts, that the sweep can run or resume in its results folder.
 
     Raises:
-        AblateError: When the folder holds another run (without `resume`), the config changed
+        AblateError: When the folder contains another run (without `resume`), the config changed
             since the run started (with `resume`), or a trial's resources can never be granted.
     """
     _check_local_resources(plan, num_cpus)
@@ -124,7 +124,7 @@ def check_can_start(plan: SweepPlan, resume: bool, num_cpus: int | None = None) 
         check_resume_config(plan)
     elif (plan.results_dir / CONFIG_FILE).exists():
         raise AblateError(
-            f"{plan.results_dir} already holds a sweep named {plan.name}; resume it with --resume, "
+            f"{plan.results_dir} already contains a sweep named {plan.name}; resume it with --resume, "
             "or remove the folder to start again"
         )
 
@@ -136,8 +136,8 @@ def _check_local_resources(plan: SweepPlan, num_cpus: int | None) -> None:
     cluster (`ray.address` or RAY_ADDRESS) may add nodes, so it is not checked here.
 
     Raises:
-        AblateError: When a trial asks for more CPUs than the machine has, or for a GPU on a
-            machine without one.
+        AblateError: When a trial requests more CPUs than the machine has, or a GPU on a machine
+            without one.
     """
     if plan.config.ray.address or os.environ.get("RAY_ADDRESS"):
         return
@@ -305,7 +305,8 @@ class SweepRecorder:
     def refresh_dashboard(self, force: bool = False) -> None:
         """Rewrite dashboard.html, at most once per `DASHBOARD_REFRESH_S` unless `force`.
 
-        Building the page takes about a second of the driver's CPU, which the trials share.
+        Building the quickstart's page took 0.4 to 1.5 s of the driver's CPU on 2 cores, and the
+        trials share that CPU.
         """
         now = time.monotonic()
         if not force and self._last_dashboard is not None and now - self._last_dashboard < DASHBOARD_REFRESH_S:

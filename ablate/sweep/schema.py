@@ -364,14 +364,17 @@ def _validate_one(
         if where is not None and not own_key:
             raise loaded.error(where, f"{exc.key}: {exc.detail}" if exc.key else exc.detail) from None
         if own_key or not assignment:
-            # The error lies in a fixed value, not in the dimension being checked: locate it there.
-            raise loaded.error(exc.key, exc.detail) if exc.line is None and exc.key else exc from None
+            # The error lies in a fixed value, not in the dimension being checked, so it is
+            # located at its own key.
+            if exc.line is None and exc.key:
+                raise loaded.error(exc.key, exc.detail) from None
+            raise
         cell = ", ".join(f"{path or 'grid'}={value!r}" for path, value in assignment.items())
         raise ConfigError(f"{exc.detail} (in the grid cell {cell})", source=exc.source, line=exc.line, key=exc.key) from None
 
 
 def _key_under(key: str, path: str) -> bool:
-    """Return whether dotted `key` is `path` or lies below it; an empty path (top-level grid) holds every key."""
+    """Return whether dotted `key` is `path` or lies below it. An empty path (top-level grid) contains every key."""
     return not path or key == path or key.startswith(path + ".")
 
 
